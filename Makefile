@@ -1,0 +1,71 @@
+# kincount: a Unix filter from Kinesis records to counter keys.
+# Targets: all run check bench lint install uninstall clean.  SANITIZE=1 builds with
+# AddressSanitizer and UndefinedBehaviorSanitizer.  User CFLAGS/LDFLAGS are added to.
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+PKGS     = yajl jansson hiredis zlib
+BUILD_DEBS = build-essential pkg-config libyajl-dev libjansson-dev libhiredis-dev zlib1g-dev
+TEST_DEBS  = bats bats-support bats-assert redis-server redis-tools jq mandoc bsdutils
+
+KC_CFLAGS  = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
+	     -Wstrict-prototypes -Wmissing-prototypes
+KC_LDLIBS  = -lm
+ifeq ($(SANITIZE),1)
+KC_CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+KC_LDFLAGS = -fsanitize=address,undefined
+endif
+
+SRCS = kincount.c decode.c keys.c sink.c match.c input.c util.c
+OBJS = $(SRCS:.c=.o)
+HDRS = $(wildcard *.h)
+
+all: kincount
+
+# The object files record which build (plain or sanitized) made them, so switching rebuilds.
+BUILDTAG = .build-$(if $(filter 1,$(SANITIZE)),sanitize,plain)
+$(BUILDTAG):
+	@rm -f .build-* $(OBJS) kincount
+	@touch $@
+
+kincount: $(OBJS)
+	$(CC) $(KC_LDFLAGS) $(LDFLAGS) -o $@ $(OBJS) $$(pkg-config --libs $(PKGS)) $(KC_LDLIBS) $(LDLIBS)
+
+%.o: %.c $(HDRS) $(BUILDTAG) | deps
+	$(CC) $(KC_CFLAGS) $$(pkg-config --cflags $(PKGS)) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Install the Debian packages the build needs, when they are missing: with apt-get as root,
+# else through sudo, else print the one line to run and stop.
+deps:
+	@./tools/need-debs $(BUILD_DEBS)
+
+test-deps:
+	@./tools/need-debs $(TEST_DEBS)
+
+run: kincount
+	./kincount fixtures/seed-event.json
+
+check: test-deps kincount
+	@./tools/run-tests
+
+bench: kincount
+	@bench/run.sh
+
+lint:
+	mandoc -Tlint -Wwarning man/kincount.1
+
+install: kincount
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 kincount $(DESTDIR)$(BINDIR)/kincount
+	install -m 644 man/kincount.1 $(DESTDIR)$(MANDIR)/man1/kincount.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/kincount $(DESTDIR)$(MANDIR)/man1/kincount.1
+
+clean:
+	rm -f kincount $(OBJS) .build-*
+
+.PHONY: all deps test-deps run check bench lint install uninstall clean

@@ -1,0 +1,1265 @@
+/* Bytes -> Kinesis records -> events.  One streaming YAJL parser reads the input documents
+ * (Lambda events, get-records pages, Firehose events, or plain JSON payloads) and a second
+ * one reads each record's decoded data.  Both walk the same kind of path trie (match.c): the
+ * envelope trie names the fields of a Kinesis record, the payload trie the fields the key
+ * templates use.  Values are copied out as they pass; no document tree is ever built, and in
+ * steady state nothing is allocated per record.
+ *
+ * The input buffer always holds the current document from its first byte, so that a broken
+ * document or record can be handed to the dead-letter output as it came; it is compacted
+ * between reads, never while a parser holds pointers into it. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <yajl_parse.h>
+
+#include "decode.h"
+
+#define MAX_DEPTH	1000		/* deeper documents are rejected */
+#define MIN_READ	(64 * 1024)
+#define FIRST_READ	(256 * 1024)
+
+/* What an envelope trie node stands for. */
+enum tag {
+	T_NONE, T_ARRAY_RECORDS, T_ARRAY_FIREHOSE, T_RECORD, T_DATA, T_SEQ, T_SUBSEQ, T_PK,
+	T_ARRIVAL, T_EVENTID, T_ARN, T_REGION, T_SHARD, T_RECID, T_DOC_ARN, T_DOC_REGION
+};
+
+/* What the value about to be parsed is. */
+enum role {
+	ROLE_NONE,
+	ROLE_TOP,		/* a document: a value at depth 0 */
+	ROLE_EVENT,		/* an object that is one event */
+	ROLE_EVENTS,		/* a top-level array whose elements are events */
+	ROLE_ELEM,		/* an element of such an array */
+	ROLE_RECORD		/* an element of an envelope's record array */
+};
+
+struct level {
+	const struct mnode	*env, *pay;	/* this container's trie nodes, or NULL */
+	const struct mnode	*kenv, *kpay;	/* nodes for the value after the last name */
+	long			 idx;		/* next element index */
+	size_t			 start;		/* offset of the opening bracket */
+	unsigned char		 array;
+	unsigned char		 role;
+};
+
+/* One YAJL parse: the input stream, or a record's payload. */
+struct jp {
+	yajl_handle		 h;
+	struct decoder		*d;
+	int			 stream;	/* 1: input documents; 0: a record's payload */
+	const struct buf	*text;		/* what is being parsed */
+	size_t			 off0;		/* offset in text of the chunk given to YAJL */
+	int			 depth;
+	int			 too_deep;
+	int			 values;	/* payload: top-level values seen */
+	int			 failed;	/* payload or json record: not an object */
+	int			 doc_env;	/* stream: this document is an envelope */
+	int			 doc_open;	/* stream: a document has started */
+	struct level		 lv[MAX_DEPTH + 1];
+};
+
+struct slotval {
+	size_t	 off, n;
+	int	 type;
+};
+
+enum data_state { DATA_NONE, DATA_OK, DATA_TYPE, DATA_BASE64, DATA_LARGE };
+
+/* The envelope record being read. */
+struct rec {
+	struct buf	 seq, subseq, pk, eventid, arn, region, shard, recid;
+	struct buf	 rawdata;	/* the data string, kept only when it is rejected */
+	int		 data;		/* enum data_state */
+	int		 has_time;
+	int64_t		 time;
+	size_t		 start;
+};
+
+struct decoder {
+	struct decode_opts	 o;
+	struct decode_cb	 cb;
+	void			*arg;
+	const struct matcher	*pm;		/* payload paths */
+	struct matcher		*em;		/* envelope paths */
+	const char		*env_kind;	/* "Lambda event" ... for messages */
+	const char		*env_array;	/* "Records" or "records" */
+
+	const char		*name;
+	struct buf		 in;		/* input; the current document from its start */
+	size_t			 pos;		/* parsed up to here */
+	size_t			 doc_start;	/* end of the last document: keep from here */
+	size_t			 item;		/* start of the record/document being reported */
+	size_t			 line_pos;	/* in[line_pos] starts line number line */
+	long			 line;
+	int			 lines_mode;	/* base64 lines rather than JSON documents */
+	int			 sniffed;
+	int			 skipping;	/* after a syntax error: skip to the next line */
+	int			 stop;
+	int64_t			 now;
+
+	struct jp		*top, *pay;
+	int			 nslots;
+	struct slotval		*vals;
+	struct slot		*slots;
+	struct buf		 arena;		/* captured values of the current event */
+	struct buf		 payload;	/* decoded record data, plus a newline */
+	struct buf		 scratch;	/* messages and re-encoded data */
+	struct rec		 rec;
+	struct buf		 doc_arn, doc_region;
+	struct recmeta		 meta;
+};
+
+static int	jp_reset(struct jp *);
+
+/* ---- base64 ---------------------------------------------------------------------------- */
+
+static unsigned char b64val[256];
+
+static void
+b64_init(void)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+	memset(b64val, 0xff, sizeof(b64val));
+	for (int i = 0; i < 64; i++)
+		b64val[(unsigned char)tab[i]] = (unsigned char)i;
+}
+
+/* Strict RFC 4648 decoding in one pass: standard alphabet, length a multiple of 4, one or two
+ * '=' only at the end, unused bits zero (so re-encoding gives back the same text).  out has
+ * room for n / 4 * 3 bytes.  Returns the decoded length, or -1. */
+static long
+b64_decode(const char *s, size_t n, unsigned char *out)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	unsigned char *o = out;
+	size_t full, i;
+	unsigned a, b, c, d;
+
+	if (n % 4 != 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	full = p[n - 1] == '=' ? n - 4 : n;
+	for (i = 0; i < full; i += 4) {
+		a = b64val[p[i]];
+		b = b64val[p[i + 1]];
+		c = b64val[p[i + 2]];
+		d = b64val[p[i + 3]];
+		if ((a | b | c | d) & 0xc0)
+			return -1;
+		o[0] = (unsigned char)(a << 2 | b >> 4);
+		o[1] = (unsigned char)(b << 4 | c >> 2);
+		o[2] = (unsigned char)(c << 6 | d);
+		o += 3;
+	}
+	if (full == n)
+		return o - out;
+	a = b64val[p[i]];
+	b = b64val[p[i + 1]];
+	if ((a | b) & 0xc0)
+		return -1;
+	*o++ = (unsigned char)(a << 2 | b >> 4);
+	if (p[i + 2] == '=') {
+		if ((b & 15) != 0)
+			return -1;
+	} else {
+		c = b64val[p[i + 2]];
+		if ((c & 0xc0) || (c & 3) != 0)
+			return -1;
+		*o++ = (unsigned char)(b << 4 | c >> 2);
+	}
+	return o - out;
+}
+
+/* Decode record data into d->payload, followed by a newline that ends the last JSON value.
+ * Returns enum data_state. */
+static int
+decode_data(struct decoder *d, const char *s, size_t n)
+{
+	long len;
+
+	if (n / 4 * 3 > d->o.max_record + 2)
+		return DATA_LARGE;
+	d->payload.len = 0;
+	if (buf_reserve(&d->payload, n / 4 * 3 + 1) == -1)
+		return DATA_LARGE;
+	if ((len = b64_decode(s, n, (unsigned char *)d->payload.p)) < 0)
+		return DATA_BASE64;
+	if ((size_t)len > d->o.max_record)
+		return DATA_LARGE;
+	d->payload.len = (size_t)len;
+	d->payload.p[d->payload.len] = '\n';
+	return DATA_OK;
+}
+
+/* ---- lines and offsets ----------------------------------------------------------------- */
+
+static size_t
+count_nl(const char *p, size_t n)
+{
+	const char *e = p + n;
+	size_t c = 0;
+
+	while (p < e && (p = memchr(p, '\n', (size_t)(e - p))) != NULL) {
+		c++;
+		p++;
+	}
+	return c;
+}
+
+static long
+line_at(struct decoder *d, size_t off)
+{
+	if (off > d->in.len)
+		off = d->in.len;
+	if (off >= d->line_pos)
+		d->line += (long)count_nl(d->in.p + d->line_pos, off - d->line_pos);
+	else
+		d->line -= (long)count_nl(d->in.p + off, d->line_pos - off);
+	d->line_pos = off;
+	return d->line;
+}
+
+long
+decode_line(struct decoder *d)
+{
+	size_t off = d->item;
+
+	/* A document starts at its first non-blank byte. */
+	while (off < d->in.len && (d->in.p[off] == ' ' || d->in.p[off] == '\t' ||
+	    d->in.p[off] == '\r' || d->in.p[off] == '\n'))
+		off++;
+	return line_at(d, off);
+}
+
+/* The offset in the parsed text just past the current token.  yajl_complete_parse feeds
+ * YAJL a byte of its own, hence the clamp. */
+static size_t
+jp_off(const struct jp *jp)
+{
+	size_t off = jp->off0 + yajl_get_bytes_consumed(jp->h);
+
+	return off > jp->text->len ? jp->text->len : off;
+}
+
+static struct text
+trimmed(const struct buf *b, size_t from, size_t to)
+{
+	struct text t;
+
+	while (from < to && (b->p[from] == ' ' || b->p[from] == '\t' || b->p[from] == '\r' ||
+	    b->p[from] == '\n'))
+		from++;
+	while (to > from && (b->p[to - 1] == ' ' || b->p[to - 1] == '\t' ||
+	    b->p[to - 1] == '\r' || b->p[to - 1] == '\n'))
+		to--;
+	t.p = b->p + from;
+	t.n = to - from;
+	return t;
+}
+
+/* ---- record metadata ------------------------------------------------------------------- */
+
+static struct text
+text_of(const struct buf *b)
+{
+	struct text t = { b->p, b->len };
+	return t;
+}
+
+static struct text
+text_str(const char *s)
+{
+	struct text t = { s, s ? strlen(s) : 0 };
+	return t;
+}
+
+/* The stream name and region inside a stream ARN:
+ * arn:aws:kinesis:REGION:ACCOUNT:stream/NAME. */
+static void
+arn_parts(const struct buf *arn, struct text *stream, struct text *region)
+{
+	const char *p = arn->p, *e = arn->p + arn->len, *q;
+	int field = 0;
+
+	stream->n = region->n = 0;
+	if (arn->len == 0)
+		return;
+	for (q = p; q < e; q++) {
+		if (*q != ':')
+			continue;
+		if (++field == 3) {
+			region->p = q + 1;
+			const char *r = memchr(q + 1, ':', (size_t)(e - q - 1));
+			region->n = r ? (size_t)(r - q - 1) : 0;
+		}
+		if (field == 5 && (size_t)(e - q) > 8 && memcmp(q + 1, "stream/", 7) == 0) {
+			stream->p = q + 8;
+			stream->n = (size_t)(e - q - 8);
+			break;
+		}
+	}
+}
+
+static void
+meta_clear(struct decoder *d)
+{
+	memset(&d->meta, 0, sizeof(d->meta));
+	d->meta.stream = text_str(d->o.stream);
+	d->meta.shard = text_str(d->o.shard);
+	d->meta.read_time = d->now;
+}
+
+static void
+meta_from_rec(struct decoder *d)
+{
+	struct rec *r = &d->rec;
+	struct recmeta *m = &d->meta;
+	struct text stream, region;
+
+	meta_clear(d);
+	m->seq = text_of(&r->seq);
+	m->subseq = text_of(&r->subseq);
+	m->pk = text_of(&r->pk);
+	m->record_id = text_of(&r->recid);
+	if (r->shard.len > 0) {
+		m->shard = text_of(&r->shard);
+	} else if (r->eventid.len > 0) {
+		const char *c = memchr(r->eventid.p, ':', r->eventid.len);
+		m->shard.p = r->eventid.p;
+		m->shard.n = c ? (size_t)(c - r->eventid.p) : r->eventid.len;
+	}
+	arn_parts(r->arn.len > 0 ? &r->arn : &d->doc_arn, &stream, &region);
+	if (stream.n > 0)
+		m->stream = stream;
+	if (r->region.len > 0)
+		m->region = text_of(&r->region);
+	else if (d->doc_region.len > 0)
+		m->region = text_of(&d->doc_region);
+	else
+		m->region = region;
+	m->has_time = r->has_time;
+	m->time = r->time;
+}
+
+static void
+rec_clear(struct rec *r, size_t start)
+{
+	r->seq.len = r->subseq.len = r->pk.len = r->eventid.len = 0;
+	r->arn.len = r->region.len = r->shard.len = r->recid.len = r->rawdata.len = 0;
+	r->data = DATA_NONE;
+	r->has_time = 0;
+	r->start = start;
+}
+
+/* ---- reporting ------------------------------------------------------------------------- */
+
+static void
+reject_record(struct decoder *d, enum kc_reason why, const char *msg, struct text data)
+{
+	struct reject r = { why, msg, data };
+
+	d->cb.record_end(d->arg, &d->meta, &r);
+}
+
+static void
+doc_end(struct decoder *d, const struct reject *r)
+{
+	d->cb.doc_end(d->arg, r);
+}
+
+/* ---- events ---------------------------------------------------------------------------- */
+
+static void
+event_begin(struct decoder *d)
+{
+	for (int i = 0; i < d->nslots; i++)
+		d->vals[i].type = SLOT_MISSING;
+	d->arena.len = 0;
+}
+
+static int
+capture(struct decoder *d, int slot, int type, const char *p, size_t n)
+{
+	struct slotval *v = &d->vals[slot];
+
+	v->off = d->arena.len;
+	v->n = n;
+	v->type = type;
+	return buf_add(&d->arena, p, n);
+}
+
+static void
+event_emit(struct decoder *d, const struct buf *text, size_t from, size_t to)
+{
+	struct event ev;
+
+	for (int i = 0; i < d->nslots; i++) {
+		d->slots[i].p = d->arena.p + d->vals[i].off;
+		d->slots[i].n = d->vals[i].n;
+		d->slots[i].type = d->vals[i].type;
+	}
+	ev.slots = d->slots;
+	ev.meta = &d->meta;
+	ev.raw.p = text->p + from;
+	ev.raw.n = to - from;
+	d->cb.event(d->arg, &ev);
+}
+
+/* ---- payloads -------------------------------------------------------------------------- */
+
+/* Parse d->payload as the events of the current record.  Returns 0 when it was read whole,
+ * else the reason to reject the record (*msg set). */
+static int
+payload_parse(struct decoder *d, const char **msg)
+{
+	struct jp *jp = d->pay;
+	yajl_status st;
+
+	jp->values = jp->failed = jp->too_deep = 0;
+	jp->text = &d->payload;
+	jp->off0 = 0;
+	st = yajl_parse(jp->h, (const unsigned char *)d->payload.p, d->payload.len + 1);
+	if (d->stop)
+		return 0;
+	if (st == yajl_status_ok && jp->depth == 0 && !jp->failed && jp->values > 0)
+		return 0;
+	if (st != yajl_status_ok || jp->depth != 0)
+		jp_reset(jp);
+	if (jp->too_deep) {
+		*msg = "too deeply nested";
+		return R_DEPTH;
+	}
+	*msg = "payload is not a JSON object";
+	return R_NOT_OBJECT;
+}
+
+/* The data of an envelope record, as it came, for a rejection. */
+static struct text
+record_data(struct decoder *d, size_t end)
+{
+	struct rec *r = &d->rec;
+
+	switch (r->data) {
+	case DATA_OK:
+		d->scratch.len = 0;
+		if (buf_add_base64(&d->scratch, d->payload.p, d->payload.len) == 0)
+			return text_of(&d->scratch);
+		break;
+	case DATA_BASE64:
+	case DATA_LARGE:
+		return text_of(&r->rawdata);
+	default:
+		break;
+	}
+	return trimmed(&d->in, r->start, end);
+}
+
+static void
+record_finish(struct decoder *d, size_t end)
+{
+	struct rec *r = &d->rec;
+	const char *msg;
+	int why;
+
+	meta_from_rec(d);
+	d->item = r->start;
+	d->cb.record_begin(d->arg, &d->meta);
+	if (d->stop)
+		return;
+	switch (r->data) {
+	case DATA_OK:
+		if ((why = payload_parse(d, &msg)) != 0)
+			reject_record(d, why, msg, record_data(d, end));
+		else if (!d->stop)
+			d->cb.record_end(d->arg, &d->meta, NULL);
+		break;
+	case DATA_NONE:
+		reject_record(d, R_RECORD, "record has no data", record_data(d, end));
+		break;
+	case DATA_TYPE:
+		reject_record(d, R_RECORD, "data is not a string", record_data(d, end));
+		break;
+	case DATA_BASE64:
+		reject_record(d, R_BASE64, "invalid base64", record_data(d, end));
+		break;
+	default:
+		reject_record(d, R_TOO_LARGE, "record too large", record_data(d, end));
+		break;
+	}
+}
+
+/* ---- the YAJL callbacks ------------------------------------------------------------------ */
+
+static void
+env_value(struct decoder *d, int tag, int type, const char *p, size_t n)
+{
+	struct rec *r = &d->rec;
+	struct buf *dst = NULL;
+
+	switch (tag) {
+	case T_DATA:
+		if (type != SLOT_STRING) {
+			r->data = DATA_TYPE;
+			return;
+		}
+		r->data = decode_data(d, p, n);
+		if (r->data != DATA_OK) {
+			r->rawdata.len = 0;
+			if (n <= d->o.max_record * 2)
+				buf_add(&r->rawdata, p, n);
+		}
+		return;
+	case T_ARRIVAL:
+		if (type == SLOT_NUMBER || type == SLOT_STRING)
+			r->has_time = kc_time_parse(p, n, type == SLOT_STRING, 0,
+			    &r->time) == 0;
+		return;
+	case T_SEQ:		dst = &r->seq; break;
+	case T_SUBSEQ:		dst = &r->subseq; break;
+	case T_PK:		dst = &r->pk; break;
+	case T_EVENTID:		dst = &r->eventid; break;
+	case T_ARN:		dst = &r->arn; break;
+	case T_REGION:		dst = &r->region; break;
+	case T_SHARD:		dst = &r->shard; break;
+	case T_RECID:		dst = &r->recid; break;
+	case T_DOC_ARN:		dst = &d->doc_arn; break;
+	case T_DOC_REGION:	dst = &d->doc_region; break;
+	default:
+		return;
+	}
+	if (type != SLOT_STRING && type != SLOT_NUMBER)
+		return;
+	dst->len = 0;
+	buf_add(dst, p, n);
+}
+
+/* The trie nodes and role of the value that is starting. */
+static void
+value_ctx(struct jp *jp, const struct mnode **env, const struct mnode **pay, int *role)
+{
+	struct decoder *d = jp->d;
+	struct level *l = &jp->lv[jp->depth];
+
+	*role = ROLE_NONE;
+	if (jp->depth == 0) {
+		*env = jp->stream && d->em ? match_root(d->em) : NULL;
+		*pay = jp->stream && d->em && d->o.format != FMT_AUTO ? NULL : match_root(d->pm);
+		*role = ROLE_TOP;
+		return;
+	}
+	if (l->array) {
+		long i = l->idx++;
+		*env = l->env ? mnode_index(l->env, i) : NULL;
+		if (l->role == ROLE_EVENTS) {
+			*pay = match_root(d->pm);
+			*role = ROLE_ELEM;
+			return;
+		}
+		*pay = l->pay ? mnode_index(l->pay, i) : NULL;
+	} else {
+		*env = l->kenv;
+		*pay = l->kpay;
+	}
+	if (*env != NULL && (*env)->tag == T_RECORD)
+		*role = ROLE_RECORD;
+}
+
+/* A document of the input stream has ended. */
+static void
+stream_doc_end(struct jp *jp, size_t end)
+{
+	struct decoder *d = jp->d;
+
+	d->item = d->doc_start;
+	if (jp->doc_env || !d->em || d->o.format == FMT_AUTO) {
+		doc_end(d, NULL);
+	} else {
+		struct reject r = { R_ENVELOPE, NULL, trimmed(&d->in, d->doc_start, end) };
+		d->scratch.len = 0;
+		buf_add(&d->scratch, "not a ", 6);
+		buf_add(&d->scratch, d->env_kind, strlen(d->env_kind));
+		buf_add(&d->scratch, ": no ", 5);
+		buf_add(&d->scratch, d->env_array, strlen(d->env_array));
+		buf_add(&d->scratch, " array", 6);
+		buf_addc(&d->scratch, '\0');
+		r.msg = d->scratch.p;
+		doc_end(d, &r);
+	}
+	d->doc_start = end;
+	jp->doc_env = 0;
+	jp->doc_open = 0;
+}
+
+/* The start of a json-format record: a whole input document that is not an envelope. */
+static void
+json_record_begin(struct jp *jp)
+{
+	struct decoder *d = jp->d;
+
+	meta_clear(d);
+	d->item = d->doc_start;
+	d->cb.record_begin(d->arg, &d->meta);
+}
+
+static int
+on_scalar(struct jp *jp, int type, const char *p, size_t n)
+{
+	struct decoder *d = jp->d;
+	const struct mnode *env, *pay;
+	int role;
+
+	value_ctx(jp, &env, &pay, &role);
+	switch (role) {
+	case ROLE_TOP:
+		if (!jp->stream) {
+			jp->values++;
+			jp->failed = 1;
+			break;
+		}
+		if (pay != NULL) {
+			size_t end = jp_off(jp);
+			json_record_begin(jp);
+			if (!d->stop)
+				reject_record(d, R_NOT_OBJECT, "payload is not a JSON object",
+				    trimmed(&d->in, d->doc_start, end));
+		}
+		stream_doc_end(jp, jp_off(jp));
+		return !d->stop;
+	case ROLE_ELEM:
+		jp->failed = 1;
+		break;
+	case ROLE_RECORD:
+		rec_clear(&d->rec, jp_off(jp));
+		meta_clear(d);
+		d->item = jp_off(jp);
+		d->cb.record_begin(d->arg, &d->meta);
+		if (!d->stop)
+			reject_record(d, R_RECORD, "record is not an object",
+			    (struct text){ p, n });
+		return !d->stop;
+	default:
+		break;
+	}
+	if (pay != NULL && pay->slot >= 0 && capture(d, pay->slot, type, p, n) == -1)
+		return 0;
+	if (env != NULL && env->tag != T_NONE)
+		env_value(d, env->tag, type, p, n);
+	return !d->stop;
+}
+
+static int
+cb_null(void *ctx)
+{
+	return on_scalar(ctx, SLOT_NULL, "", 0);
+}
+
+static int
+cb_boolean(void *ctx, int v)
+{
+	return on_scalar(ctx, SLOT_BOOL, v ? "true" : "false", v ? 4 : 5);
+}
+
+static int
+cb_number(void *ctx, const char *s, size_t n)
+{
+	return on_scalar(ctx, SLOT_NUMBER, s, n);
+}
+
+static int
+cb_string(void *ctx, const unsigned char *s, size_t n)
+{
+	return on_scalar(ctx, SLOT_STRING, (const char *)s, n);
+}
+
+static int
+on_open(struct jp *jp, int array)
+{
+	struct decoder *d = jp->d;
+	const struct mnode *env, *pay;
+	struct level *l;
+	int role;
+
+	value_ctx(jp, &env, &pay, &role);
+	if (jp->depth == MAX_DEPTH) {
+		jp->too_deep = 1;
+		return 0;
+	}
+	l = &jp->lv[++jp->depth];
+	l->env = env;
+	l->pay = pay;
+	l->kenv = l->kpay = NULL;
+	l->idx = 0;
+	l->array = (unsigned char)array;
+	l->start = jp_off(jp) - 1;
+	l->role = ROLE_NONE;
+	switch (role) {
+	case ROLE_TOP:
+		if (jp->stream)
+			jp->doc_open = 1;
+		else
+			jp->values++;
+		if (pay == NULL)
+			break;
+		if (!array) {
+			l->role = ROLE_EVENT;
+			event_begin(d);
+		} else {
+			l->role = ROLE_EVENTS;
+			if (jp->stream) {
+				jp->failed = 0;
+				json_record_begin(jp);
+			}
+		}
+		break;
+	case ROLE_ELEM:
+		if (array) {
+			jp->failed = 1;
+		} else {
+			l->role = ROLE_EVENT;
+			event_begin(d);
+		}
+		break;
+	case ROLE_RECORD:
+		l->role = ROLE_RECORD;
+		rec_clear(&d->rec, l->start);
+		break;
+	default:
+		break;
+	}
+	if (pay != NULL && pay->slot >= 0 &&
+	    capture(d, pay->slot, array ? SLOT_ARRAY : SLOT_OBJECT, "", 0) == -1)
+		return 0;
+	if (env != NULL && env->tag != T_NONE) {
+		if (env->tag == T_ARRAY_RECORDS || env->tag == T_ARRAY_FIREHOSE) {
+			if (array && jp->depth == 2) {
+				/* An envelope: its own members are not an event. */
+				jp->doc_env = 1;
+				jp->lv[1].role = ROLE_NONE;
+				jp->lv[1].pay = NULL;
+				l->pay = NULL;
+			}
+		} else if (env->tag == T_DATA) {
+			d->rec.data = DATA_TYPE;
+		}
+	}
+	return !d->stop;
+}
+
+static int
+cb_start_map(void *ctx)
+{
+	return on_open(ctx, 0);
+}
+
+static int
+cb_start_array(void *ctx)
+{
+	return on_open(ctx, 1);
+}
+
+static int
+cb_map_key(void *ctx, const unsigned char *k, size_t n)
+{
+	struct jp *jp = ctx;
+	struct level *l = &jp->lv[jp->depth];
+
+	l->kenv = l->env ? mnode_key(l->env, (const char *)k, n) : NULL;
+	l->kpay = NULL;
+	if (l->pay != NULL && (l->kpay = mnode_key(l->pay, (const char *)k, n)) != NULL) {
+		/* A repeated member replaces what an earlier one captured (as in jq). */
+		for (int i = l->kpay->lo; i < l->kpay->hi; i++)
+			jp->d->vals[i].type = SLOT_MISSING;
+	}
+	return 1;
+}
+
+static int
+on_close(struct jp *jp)
+{
+	struct decoder *d = jp->d;
+	struct level *l = &jp->lv[jp->depth];
+	size_t end = jp_off(jp);
+	int role = l->role;
+
+	jp->depth--;
+	switch (role) {
+	case ROLE_EVENT:
+		if (jp->lv[jp->depth].role == ROLE_EVENTS || !jp->stream) {
+			/* An element of a json record's array, or a payload event. */
+			if (!jp->failed)
+				event_emit(d, jp->text, l->start, end);
+		} else {
+			/* A whole input document that is one event. */
+			json_record_begin(jp);
+			if (!d->stop) {
+				event_emit(d, jp->text, l->start, end);
+				if (!d->stop)
+					d->cb.record_end(d->arg, &d->meta, NULL);
+			}
+		}
+		break;
+	case ROLE_EVENTS:
+		if (jp->stream) {
+			if (jp->failed)
+				reject_record(d, R_NOT_OBJECT, "payload is not a JSON object",
+				    trimmed(&d->in, d->doc_start, end));
+			else
+				d->cb.record_end(d->arg, &d->meta, NULL);
+		}
+		break;
+	case ROLE_RECORD:
+		if (l->array) {
+			rec_clear(&d->rec, l->start);
+			meta_clear(d);
+			d->item = l->start;
+			d->cb.record_begin(d->arg, &d->meta);
+			if (!d->stop)
+				reject_record(d, R_RECORD, "record is not an object",
+				    trimmed(&d->in, l->start, end));
+		} else {
+			record_finish(d, end);
+		}
+		break;
+	default:
+		break;
+	}
+	if (jp->depth == 0 && jp->stream && !d->stop)
+		stream_doc_end(jp, end);
+	return !d->stop;
+}
+
+static int
+cb_end(void *ctx)
+{
+	return on_close(ctx);
+}
+
+static const yajl_callbacks callbacks = {
+	cb_null, cb_boolean, NULL, NULL, cb_number, cb_string,
+	cb_start_map, cb_map_key, cb_end, cb_start_array, cb_end
+};
+
+static int
+jp_reset(struct jp *jp)
+{
+	if (jp->h != NULL)
+		yajl_free(jp->h);
+	jp->depth = 0;
+	jp->doc_env = jp->doc_open = 0;
+	if ((jp->h = yajl_alloc(&callbacks, NULL, jp)) == NULL)
+		return -1;
+	yajl_config(jp->h, yajl_allow_multiple_values, 1);
+	return 0;
+}
+
+static struct jp *
+jp_new(struct decoder *d, int stream)
+{
+	struct jp *jp;
+
+	if ((jp = calloc(1, sizeof(*jp))) == NULL)
+		return NULL;
+	jp->d = d;
+	jp->stream = stream;
+	if (jp_reset(jp) == -1) {
+		free(jp);
+		return NULL;
+	}
+	return jp;
+}
+
+static void
+jp_free(struct jp *jp)
+{
+	if (jp == NULL)
+		return;
+	if (jp->h != NULL)
+		yajl_free(jp->h);
+	free(jp);
+}
+
+/* ---- the envelope trie ------------------------------------------------------------------- */
+
+struct envpath {
+	int		 fmt;
+	int		 tag;
+	const char	*steps[5];
+};
+
+static const struct envpath envpaths[] = {
+	{ FMT_LAMBDA, T_ARRAY_RECORDS, { "Records" } },
+	{ FMT_LAMBDA, T_RECORD, { "Records", "[*]" } },
+	{ FMT_LAMBDA, T_DATA, { "Records", "[*]", "kinesis", "data" } },
+	{ FMT_LAMBDA, T_PK, { "Records", "[*]", "kinesis", "partitionKey" } },
+	{ FMT_LAMBDA, T_SEQ, { "Records", "[*]", "kinesis", "sequenceNumber" } },
+	{ FMT_LAMBDA, T_ARRIVAL, { "Records", "[*]", "kinesis", "approximateArrivalTimestamp" } },
+	{ FMT_LAMBDA, T_EVENTID, { "Records", "[*]", "eventID" } },
+	{ FMT_LAMBDA, T_ARN, { "Records", "[*]", "eventSourceARN" } },
+	{ FMT_LAMBDA, T_REGION, { "Records", "[*]", "awsRegion" } },
+	{ FMT_GET_RECORDS, T_ARRAY_RECORDS, { "Records" } },
+	{ FMT_GET_RECORDS, T_RECORD, { "Records", "[*]" } },
+	{ FMT_GET_RECORDS, T_DATA, { "Records", "[*]", "Data" } },
+	{ FMT_GET_RECORDS, T_PK, { "Records", "[*]", "PartitionKey" } },
+	{ FMT_GET_RECORDS, T_SEQ, { "Records", "[*]", "SequenceNumber" } },
+	{ FMT_GET_RECORDS, T_ARRIVAL, { "Records", "[*]", "ApproximateArrivalTimestamp" } },
+	{ FMT_FIREHOSE, T_ARRAY_FIREHOSE, { "records" } },
+	{ FMT_FIREHOSE, T_RECORD, { "records", "[*]" } },
+	{ FMT_FIREHOSE, T_DATA, { "records", "[*]", "data" } },
+	{ FMT_FIREHOSE, T_RECID, { "records", "[*]", "recordId" } },
+	{ FMT_FIREHOSE, T_ARRIVAL, { "records", "[*]", "approximateArrivalTimestamp" } },
+	{ FMT_FIREHOSE, T_SHARD, { "records", "[*]", "kinesisRecordMetadata", "shardId" } },
+	{ FMT_FIREHOSE, T_PK, { "records", "[*]", "kinesisRecordMetadata", "partitionKey" } },
+	{ FMT_FIREHOSE, T_SEQ, { "records", "[*]", "kinesisRecordMetadata", "sequenceNumber" } },
+	{ FMT_FIREHOSE, T_SUBSEQ,
+	    { "records", "[*]", "kinesisRecordMetadata", "subsequenceNumber" } },
+	{ FMT_FIREHOSE, T_DOC_ARN, { "sourceKinesisStreamArn" } },
+	{ FMT_FIREHOSE, T_DOC_REGION, { "region" } },
+};
+
+static struct matcher *
+envelope_matcher(enum kc_format fmt)
+{
+	struct matcher *m;
+	struct mnode *n;
+
+	if ((m = match_new()) == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof(envpaths) / sizeof(envpaths[0]); i++) {
+		if (fmt != FMT_AUTO && (int)fmt != envpaths[i].fmt)
+			continue;
+		if ((n = match_add_steps(m, envpaths[i].steps)) == NULL) {
+			match_free(m);
+			return NULL;
+		}
+		n->tag = envpaths[i].tag;
+	}
+	return m;
+}
+
+/* ---- the decoder ------------------------------------------------------------------------- */
+
+struct decoder *
+decode_new(const struct decode_opts *o, const struct matcher *payload,
+    const struct decode_cb *cb, void *arg)
+{
+	struct decoder *d;
+
+	b64_init();
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return NULL;
+	d->o = *o;
+	d->cb = *cb;
+	d->arg = arg;
+	d->pm = payload;
+	d->nslots = match_nslots(payload);
+	switch (o->format) {
+	case FMT_LAMBDA:
+		d->env_kind = "Lambda event";
+		d->env_array = "Records";
+		break;
+	case FMT_GET_RECORDS:
+		d->env_kind = "get-records page";
+		d->env_array = "Records";
+		break;
+	case FMT_FIREHOSE:
+		d->env_kind = "Firehose event";
+		d->env_array = "records";
+		break;
+	default:
+		break;
+	}
+	if (o->format != FMT_JSON && o->format != FMT_BASE64 &&
+	    (d->em = envelope_matcher(o->format)) == NULL)
+		goto fail;
+	if ((d->vals = calloc((size_t)d->nslots + 1, sizeof(*d->vals))) == NULL ||
+	    (d->slots = calloc((size_t)d->nslots + 1, sizeof(*d->slots))) == NULL ||
+	    (d->top = jp_new(d, 1)) == NULL || (d->pay = jp_new(d, 0)) == NULL ||
+	    buf_reserve(&d->in, FIRST_READ) == -1)
+		goto fail;
+	return d;
+fail:
+	decode_free(d);
+	return NULL;
+}
+
+void
+decode_free(struct decoder *d)
+{
+	struct rec *r;
+
+	if (d == NULL)
+		return;
+	r = &d->rec;
+	jp_free(d->top);
+	jp_free(d->pay);
+	match_free(d->em);
+	free(d->vals);
+	free(d->slots);
+	buf_free(&d->in);
+	buf_free(&d->arena);
+	buf_free(&d->payload);
+	buf_free(&d->scratch);
+	buf_free(&d->doc_arn);
+	buf_free(&d->doc_region);
+	buf_free(&r->seq);
+	buf_free(&r->subseq);
+	buf_free(&r->pk);
+	buf_free(&r->eventid);
+	buf_free(&r->arn);
+	buf_free(&r->region);
+	buf_free(&r->shard);
+	buf_free(&r->recid);
+	buf_free(&r->rawdata);
+	free(d);
+}
+
+void
+decode_begin(struct decoder *d, const char *name)
+{
+	d->name = name;
+	d->in.len = d->pos = d->doc_start = d->item = d->line_pos = 0;
+	d->line = 1;
+	d->sniffed = d->skipping = d->lines_mode = 0;
+	d->doc_arn.len = d->doc_region.len = 0;
+	if (d->top->depth != 0 || d->top->doc_open)
+		jp_reset(d->top);
+}
+
+void
+decode_stop(struct decoder *d)
+{
+	d->stop = 1;
+}
+
+char *
+decode_space(struct decoder *d, size_t *avail)
+{
+	size_t keep = d->doc_start < d->pos ? d->doc_start : d->pos;
+
+	if (d->in.cap - d->in.len < MIN_READ && keep > 0) {
+		struct jp *jp = d->top;
+
+		line_at(d, keep);
+		memmove(d->in.p, d->in.p + keep, d->in.len - keep);
+		d->in.len -= keep;
+		d->pos -= keep;
+		d->doc_start -= keep;
+		d->line_pos -= keep;
+		d->item = d->item >= keep ? d->item - keep : 0;
+		d->rec.start = d->rec.start >= keep ? d->rec.start - keep : 0;
+		for (int i = 1; i <= jp->depth; i++)
+			jp->lv[i].start -= keep;
+	}
+	if (buf_reserve(&d->in, MIN_READ) == -1)
+		return NULL;
+	*avail = d->in.cap - d->in.len;
+	return d->in.p + d->in.len;
+}
+
+/* A line of base64 input: one record. */
+static void
+base64_line(struct decoder *d, size_t from, size_t to)
+{
+	struct text line = trimmed(&d->in, from, to);
+	const char *msg;
+	int st, why;
+
+	if (line.n == 0)
+		return;
+	meta_clear(d);
+	d->item = (size_t)(line.p - d->in.p);
+	d->cb.record_begin(d->arg, &d->meta);
+	if (d->stop)
+		return;
+	st = decode_data(d, line.p, line.n);
+	if (st == DATA_OK) {
+		if ((why = payload_parse(d, &msg)) != 0)
+			reject_record(d, why, msg, line);
+		else if (!d->stop)
+			d->cb.record_end(d->arg, &d->meta, NULL);
+	} else if (st == DATA_BASE64)
+		reject_record(d, R_BASE64, "invalid base64", line);
+	else
+		reject_record(d, R_TOO_LARGE, "record too large", line);
+	if (!d->stop)
+		doc_end(d, NULL);
+}
+
+static void
+feed_lines(struct decoder *d)
+{
+	const char *nl;
+
+	while (!d->stop && d->pos < d->in.len &&
+	    (nl = memchr(d->in.p + d->pos, '\n', d->in.len - d->pos)) != NULL) {
+		size_t end = (size_t)(nl - d->in.p);
+		base64_line(d, d->pos, end);
+		d->pos = d->doc_start = end + 1;
+	}
+}
+
+/* A syntax error (or too deep a document) in the input stream at offset off: reject the
+ * document, then skip to the next line. */
+static void
+stream_error(struct decoder *d, size_t off)
+{
+	struct jp *jp = d->top;
+	struct reject r;
+	const char *nl;
+	size_t end;
+	unsigned char *msg;
+
+	nl = memchr(d->in.p + off, '\n', d->in.len - off);
+	end = nl ? (size_t)(nl - d->in.p) : d->in.len;
+	r.data = trimmed(&d->in, d->doc_start, end);
+	d->scratch.len = 0;
+	if (jp->too_deep) {
+		r.reason = R_DEPTH;
+		buf_add(&d->scratch, "too deeply nested", 17);
+	} else {
+		r.reason = R_JSON;
+		msg = yajl_get_error(jp->h, 0, NULL, 0);
+		buf_add(&d->scratch, "invalid JSON: ", 14);
+		if (msg != NULL) {
+			/* "parse error: REASON\n" -> "REASON" */
+			const char *m = (const char *)msg;
+			size_t n = strlen(m);
+			if (strncmp(m, "parse error: ", 13) == 0) {
+				m += 13;
+				n -= 13;
+			}
+			while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
+				n--;
+			buf_add(&d->scratch, m, n);
+			yajl_free_error(jp->h, msg);
+		}
+	}
+	buf_addc(&d->scratch, '\0');
+	r.msg = d->scratch.p;
+	d->item = d->doc_start;
+	if (jp->doc_env || (d->em && d->o.format != FMT_AUTO)) {
+		doc_end(d, &r);
+	} else {
+		/* A json-format document is a record. */
+		meta_clear(d);
+		d->cb.record_begin(d->arg, &d->meta);
+		if (!d->stop) {
+			d->cb.record_end(d->arg, &d->meta, &r);
+			if (!d->stop)
+				doc_end(d, NULL);
+		}
+	}
+	jp->too_deep = 0;
+	jp_reset(jp);
+	if (nl != NULL) {
+		d->pos = d->doc_start = end + 1;
+	} else {
+		d->pos = d->doc_start = d->in.len;
+		d->skipping = 1;
+	}
+}
+
+static void
+feed_json(struct decoder *d)
+{
+	struct jp *jp = d->top;
+	yajl_status st;
+
+	while (!d->stop && d->pos < d->in.len) {
+		jp->text = &d->in;
+		jp->off0 = d->pos;
+		st = yajl_parse(jp->h, (const unsigned char *)d->in.p + d->pos,
+		    d->in.len - d->pos);
+		if (st == yajl_status_ok) {
+			d->pos = d->in.len;
+			if (jp->depth == 0 && !jp->doc_open)
+				d->doc_start = d->pos;
+			return;
+		}
+		if (d->stop)
+			return;
+		stream_error(d, jp_off(jp));
+		if (d->skipping)
+			return;
+	}
+}
+
+/* Decide, at the first non-blank byte of an input, how to read it. */
+static int
+sniff(struct decoder *d, int at_eof)
+{
+	static const char bom[] = "\xef\xbb\xbf";
+	size_t i = d->pos;
+
+	if (d->pos == 0 && d->in.len < 3 && !at_eof &&
+	    memcmp(d->in.p, bom, d->in.len) == 0)
+		return 0;
+	if (d->pos == 0 && d->in.len >= 3 && memcmp(d->in.p, bom, 3) == 0)
+		i = d->pos = d->doc_start = 3;
+	while (i < d->in.len && (d->in.p[i] == ' ' || d->in.p[i] == '\t' ||
+	    d->in.p[i] == '\r' || d->in.p[i] == '\n'))
+		i++;
+	if (i == d->in.len)
+		return 0;
+	d->sniffed = 1;
+	if (d->o.format == FMT_BASE64)
+		d->lines_mode = 1;
+	else if (d->o.format == FMT_AUTO)
+		d->lines_mode = d->in.p[i] != '{' && d->in.p[i] != '[';
+	return 1;
+}
+
+int
+decode_feed(struct decoder *d, size_t n)
+{
+	d->in.len += n;
+	d->now = (int64_t)time(NULL);
+	if (d->skipping) {
+		const char *nl = memchr(d->in.p + d->pos, '\n', d->in.len - d->pos);
+		if (nl == NULL) {
+			d->pos = d->doc_start = d->in.len;
+			return 0;
+		}
+		d->pos = d->doc_start = (size_t)(nl - d->in.p) + 1;
+		d->skipping = 0;
+	}
+	if (!d->sniffed && !sniff(d, 0))
+		return 0;
+	if (d->lines_mode)
+		feed_lines(d);
+	else
+		feed_json(d);
+	return 0;
+}
+
+int
+decode_end(struct decoder *d)
+{
+	struct jp *jp = d->top;
+
+	if (d->stop || d->skipping)
+		return 0;
+	if (!d->sniffed && !sniff(d, 1))
+		return 0;
+	if (d->lines_mode) {
+		feed_lines(d);
+		if (!d->stop && d->pos < d->in.len) {
+			base64_line(d, d->pos, d->in.len);
+			d->pos = d->doc_start = d->in.len;
+		}
+		return 0;
+	}
+	jp->text = &d->in;
+	jp->off0 = d->in.len;
+	if (yajl_complete_parse(jp->h) != yajl_status_ok && !d->stop)
+		stream_error(d, d->in.len);
+	jp_reset(jp);
+	return 0;
+}

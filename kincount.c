@@ -1,0 +1,815 @@
+/* kincount: Kinesis records in, counter keys out.  This file reads the options, wires the
+ * decoder (decode.c) to the templates (keys.c) and the output (sink.c), and runs the read
+ * loop.  It alone prints diagnostics, writes dead letters, keeps the statistics and decides
+ * the exit status: the worst problem seen wins. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "decode.h"
+#include "input.h"
+#include "keys.h"
+#include "match.h"
+#include "sink.h"
+#include "util.h"
+
+#define KC_VERSION	"0.1.0"
+#define MSG_LIMIT	10		/* messages per reason before they are only counted */
+
+enum kc_status { KC_OK, KC_REJECTED, KC_USAGE, KC_SINK, KC_IO };
+
+enum stats_form { STATS_NONE, STATS_TEXT, STATS_JSON };
+
+struct run {
+	/* options */
+	int			 quiet;
+	int			 stats;
+	int			 progress;	/* -1 auto, 0 off, 1 on */
+	long long		 max_errors;
+	int			 flush_ms;
+	int			 decode_only;
+	const char		*dead_letter;
+
+	struct matcher		*pm;
+	struct tmpl_set		*tmpl;
+	struct decoder		*dec;
+	struct sink		*sink;
+	FILE			*dl;
+
+	const char		*name;		/* current input, as shown */
+	int			 status;
+	int			 stopping;	/* stop reading: --strict, --max-errors, I/O */
+	int			 quiet_exit;	/* the reader of stdout went away */
+
+	/* the record being read */
+	int			 in_record;
+	long long		 recno;
+	struct sink_mark	 rec_mark;
+	unsigned long long	 rec_events, rec_keys, rec_filtered;
+	/* the document being read (rolled back when it breaks) */
+	unsigned long long	 doc_events, doc_keys, doc_filtered;
+
+	/* statistics */
+	unsigned long long	 records, events, keys, rejected, filtered;
+	unsigned long long	 per_reason[R_NREASONS];
+	int			 reason_order[R_NREASONS];
+	int			 nreasons;
+
+	/* progress meter */
+	uint64_t		 total_bytes, done_bytes;
+	struct timespec		 start, last_draw;
+	int			 drawn;
+
+	struct buf		 line;		/* diagnostics are built here */
+};
+
+static volatile sig_atomic_t got_signal;
+
+static void	usage(void) __attribute__((noreturn));
+
+static void
+on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+static void
+worst(struct run *r, int status)
+{
+	if (status > r->status)
+		r->status = status;
+}
+
+static void
+warnx_(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("kincount: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static double
+elapsed(const struct run *r)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - r->start.tv_sec) +
+	    (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
+}
+
+/* ---- progress ------------------------------------------------------------------------- */
+
+static void
+progress_erase(struct run *r)
+{
+	if (r->drawn) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+		r->drawn = 0;
+	}
+}
+
+static void
+progress_draw(struct run *r, uint64_t current)
+{
+	struct timespec now;
+	double secs, pct, rate, eta;
+	uint64_t done = r->done_bytes + current;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (r->drawn && (now.tv_sec - r->last_draw.tv_sec) * 1000 +
+	    (now.tv_nsec - r->last_draw.tv_nsec) / 1000000 < 250)
+		return;
+	r->last_draw = now;
+	secs = elapsed(r);
+	pct = r->total_bytes ? 100.0 * (double)done / (double)r->total_bytes : 0;
+	if (pct > 100)
+		pct = 100;
+	rate = secs > 0 ? (double)r->records / secs : 0;
+	eta = done > 0 && r->total_bytes > done ?
+	    secs * (double)(r->total_bytes - done) / (double)done : 0;
+	fprintf(stderr, "\rkincount: %.0f%% %llu records %.0f records/s ETA %d:%02d\033[K",
+	    pct, r->records, rate, (int)eta / 60, (int)eta % 60);
+	fflush(stderr);
+	r->drawn = 1;
+}
+
+/* ---- rejections ------------------------------------------------------------------------- */
+
+static void
+dead_letter(struct run *r, const char *msg, long line, long long recno,
+    const struct recmeta *m, struct text data)
+{
+	json_t *o;
+	char *s, src[64];
+	struct buf b = { 0 };
+	int ok;
+
+	if (r->dl == NULL)
+		return;
+	o = json_object();
+	json_object_set_new(o, "reason", json_stringn_nocheck(msg, strlen(msg)));
+	buf_add_escaped(&b, r->name, strlen(r->name));
+	snprintf(src, sizeof(src), ":%ld", line);
+	buf_add(&b, src, strlen(src));
+	json_object_set_new(o, "source", json_stringn_nocheck(b.p, b.len));
+	json_object_set_new(o, "record", recno > 0 ? json_integer(recno) : json_null());
+	json_object_set_new(o, "sequence_number", m != NULL && m->seq.n > 0 ?
+	    json_stringn(m->seq.p, m->seq.n) : json_null());
+	json_object_set_new(o, "partition_key", m != NULL && m->pk.n > 0 ?
+	    json_stringn(m->pk.p, m->pk.n) : json_null());
+	if (utf8_valid(data.p, data.n) && memchr(data.p, '\0', data.n) == NULL) {
+		json_object_set_new(o, "data", json_stringn(data.p, data.n));
+	} else {
+		b.len = 0;
+		buf_add_base64(&b, data.p, data.n);
+		json_object_set_new(o, "data_base64", json_stringn(b.p, b.len));
+	}
+	s = json_dumps(o, JSON_COMPACT);
+	ok = s != NULL && fputs(s, r->dl) != EOF && putc('\n', r->dl) != EOF &&
+	    fflush(r->dl) == 0;
+	free(s);
+	json_decref(o);
+	buf_free(&b);
+	if (!ok) {
+		warnx_("%s: %s", r->dead_letter, strerror(errno));
+		worst(r, KC_IO);
+		r->stopping = 1;
+		decode_stop(r->dec);
+	}
+}
+
+/* Report one rejected item.  recno is 0 for a whole document. */
+static void
+reject(struct run *r, enum kc_reason why, const char *msg, long long recno,
+    const struct recmeta *m, struct text data)
+{
+	long line = decode_line(r->dec);
+	char num[64];
+
+	r->rejected++;
+	if (r->per_reason[why]++ == 0)
+		r->reason_order[r->nreasons++] = why;
+	worst(r, KC_REJECTED);
+	if (!r->quiet && r->per_reason[why] <= MSG_LIMIT) {
+		r->line.len = 0;
+		buf_add(&r->line, "kincount: ", 10);
+		buf_add_escaped(&r->line, r->name, strlen(r->name));
+		snprintf(num, sizeof(num), ":%ld: ", line);
+		buf_add(&r->line, num, strlen(num));
+		if (recno > 0) {
+			snprintf(num, sizeof(num), "record %lld", recno);
+			buf_add(&r->line, num, strlen(num));
+			if (m != NULL && m->seq.n > 0) {
+				buf_add(&r->line, " (seq ", 6);
+				buf_add_escaped(&r->line, m->seq.p, m->seq.n);
+				buf_addc(&r->line, ')');
+			}
+			buf_add(&r->line, ": ", 2);
+		}
+		buf_add_escaped(&r->line, msg, strlen(msg));
+		buf_addc(&r->line, '\n');
+		progress_erase(r);
+		fwrite(r->line.p, 1, r->line.len, stderr);
+	}
+	dead_letter(r, msg, line, recno, m, data);
+	if (r->max_errors > 0 && (long long)r->rejected >= r->max_errors) {
+		r->stopping = 1;
+		decode_stop(r->dec);
+	}
+}
+
+/* ---- decoder callbacks -------------------------------------------------------------------- */
+
+static void
+sink_failed(struct run *r)
+{
+	int e = sink_errno(r->sink);
+
+	r->stopping = 1;
+	decode_stop(r->dec);
+	if (e == EPIPE) {
+		r->quiet_exit = 1;
+		return;
+	}
+	progress_erase(r);
+	warnx_("stdout: %s", strerror(e));
+	worst(r, KC_IO);
+}
+
+static void
+on_record_begin(void *arg, const struct recmeta *m)
+{
+	struct run *r = arg;
+
+	(void)m;
+	r->records++;
+	r->recno = (long long)r->records;
+	r->in_record = 1;
+	r->rec_mark = sink_mark(r->sink);
+	r->rec_events = r->rec_keys = r->rec_filtered = 0;
+}
+
+static void
+on_event(void *arg, const struct event *ev)
+{
+	struct run *r = arg;
+	enum kc_reason why;
+	const char *msg, *k;
+	size_t i, n, len;
+
+	if (r->stopping)
+		return;
+	r->rec_events++;
+	if (!tmpl_match(r->tmpl, ev)) {
+		r->rec_filtered++;
+		return;
+	}
+	if (r->decode_only) {
+		if (sink_add(r->sink, ev->raw.p, ev->raw.n) == -1)
+			sink_failed(r);
+		return;
+	}
+	if (tmpl_expand(r->tmpl, ev, &why, &msg) == -1) {
+		reject(r, why, msg, r->recno, ev->meta, ev->raw);
+		return;
+	}
+	n = tmpl_nkeys(r->tmpl);
+	for (i = 0; i < n; i++) {
+		k = tmpl_key(r->tmpl, i, &len);
+		if (sink_add(r->sink, k, len) == -1) {
+			sink_failed(r);
+			return;
+		}
+	}
+	r->rec_keys += n;
+}
+
+static void
+on_record_end(void *arg, const struct recmeta *m, const struct reject *rj)
+{
+	struct run *r = arg;
+
+	r->in_record = 0;
+	if (rj != NULL) {
+		sink_rollback(r->sink, r->rec_mark);
+		reject(r, rj->reason, rj->msg, r->recno, m, rj->data);
+		return;
+	}
+	r->doc_events += r->rec_events;
+	r->doc_keys += r->rec_keys;
+	r->doc_filtered += r->rec_filtered;
+}
+
+static void
+on_doc_end(void *arg, const struct reject *rj)
+{
+	struct run *r = arg;
+
+	if (rj != NULL) {
+		/* Nothing of a broken document counts. */
+		sink_rollback(r->sink, (struct sink_mark){ 0, 0 });
+		r->doc_events = r->doc_keys = r->doc_filtered = 0;
+		reject(r, rj->reason, rj->msg, 0, NULL, rj->data);
+		return;
+	}
+	r->events += r->doc_events;
+	r->keys += r->doc_keys;
+	r->filtered += r->doc_filtered;
+	r->doc_events = r->doc_keys = r->doc_filtered = 0;
+	if (sink_commit(r->sink) == -1)
+		sink_failed(r);
+}
+
+/* ---- the read loop ------------------------------------------------------------------------ */
+
+static void
+read_input(struct run *r, const char *path)
+{
+	struct input *in;
+	struct kc_err err;
+	char *space;
+	size_t avail;
+	ssize_t n;
+	int idle = 0;
+
+	r->name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	if ((in = input_open(path, &err)) == NULL) {
+		progress_erase(r);
+		warnx_("%s: %s", r->name, err.msg);
+		worst(r, KC_IO);
+		return;
+	}
+	decode_begin(r->dec, r->name);
+	for (;;) {
+		if (got_signal || r->stopping)
+			break;
+		if ((space = decode_space(r->dec, &avail)) == NULL) {
+			warnx_("%s: %s", r->name, strerror(ENOMEM));
+			worst(r, KC_IO);
+			r->stopping = 1;
+			break;
+		}
+		n = input_read(in, space, avail, idle ? -1 : r->flush_ms);
+		if (n == INPUT_IDLE) {
+			idle = 1;
+			if (sink_flush(r->sink) == -1)
+				sink_failed(r);
+			continue;
+		}
+		idle = 0;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			progress_erase(r);
+			warnx_("%s: %s", r->name, errno == EILSEQ ? "broken gzip data" :
+			    strerror(errno));
+			worst(r, KC_IO);
+			break;
+		}
+		if (n == 0) {
+			decode_end(r->dec);
+			break;
+		}
+		decode_feed(r->dec, (size_t)n);
+		if (r->progress == 1)
+			progress_draw(r, input_consumed(in));
+	}
+	r->done_bytes += input_consumed(in);
+	input_close(in);
+	/* A document cut short by the end of this input, a signal or a stop is not applied,
+	 * except for its records that were read whole when the run stops. */
+	if (r->in_record) {
+		sink_rollback(r->sink, r->rec_mark);
+		r->in_record = 0;
+	}
+	if (got_signal || r->stopping) {
+		r->events += r->doc_events;
+		r->keys += r->doc_keys;
+		r->filtered += r->doc_filtered;
+		if (sink_commit(r->sink) == -1)
+			sink_failed(r);
+	} else {
+		sink_rollback(r->sink, (struct sink_mark){ 0, 0 });
+	}
+	r->doc_events = r->doc_keys = r->doc_filtered = 0;
+}
+
+/* ---- summary ----------------------------------------------------------------------------- */
+
+static void
+summary(struct run *r)
+{
+	if (r->rejected == 0)
+		return;
+	r->line.len = 0;
+	fprintf(stderr, "kincount: %llu rejected (", r->rejected);
+	for (int i = 0; i < r->nreasons; i++)
+		fprintf(stderr, "%s%s: %llu", i ? ", " : "", kc_reason_name[r->reason_order[i]],
+		    r->per_reason[r->reason_order[i]]);
+	fputs(")\n", stderr);
+}
+
+static void
+print_stats(struct run *r)
+{
+	double secs = elapsed(r);
+	unsigned long long distinct = r->decode_only ? 0 : sink_distinct(r->sink);
+	unsigned long long rate = secs > 0 ? (unsigned long long)((double)r->records / secs) : 0;
+
+	if (r->stats == STATS_TEXT) {
+		fprintf(stderr, "kincount: records %llu, events %llu, keys %llu, "
+		    "distinct keys %llu, rejected %llu, filtered %llu, duplicates 0, "
+		    "batches 0, redis commands 0, seconds %.3f, records/s %llu\n",
+		    r->records, r->events, r->keys, distinct, r->rejected, r->filtered,
+		    secs, rate);
+	} else if (r->stats == STATS_JSON) {
+		json_t *o = json_pack("{sIsIsIsIsIsIsIsIsIsfsI}",
+		    "records", (json_int_t)r->records, "events", (json_int_t)r->events,
+		    "keys", (json_int_t)r->keys, "distinct_keys", (json_int_t)distinct,
+		    "rejected", (json_int_t)r->rejected, "filtered", (json_int_t)r->filtered,
+		    "duplicates", (json_int_t)0, "batches", (json_int_t)0,
+		    "redis_commands", (json_int_t)0, "seconds", secs,
+		    "records_per_second", (json_int_t)rate);
+		char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+		if (s != NULL)
+			fprintf(stderr, "%s\n", s);
+		free(s);
+		json_decref(o);
+	}
+}
+
+/* ---- options ----------------------------------------------------------------------------- */
+
+static const char usage_line[] = "usage: kincount [options] [file ...]\n";
+
+static void
+usage(void)
+{
+	fputs(usage_line, stderr);
+	fputs("Try 'kincount --help' for more information.\n", stderr);
+	exit(KC_USAGE);
+}
+
+static void
+help(void)
+{
+	fputs(usage_line, stdout);
+	fputs(
+"Read Kinesis records (Lambda events, aws kinesis get-records output, Firehose events,\n"
+"JSON or base64 lines) from files or stdin and print a counter key for every event.\n"
+"\n"
+"Input:\n"
+"  -f, --format FMT          auto (default), lambda, get-records, firehose, json, base64\n"
+"      --stream NAME         stream name for inputs that carry none\n"
+"      --shard ID            shard id for inputs that carry none\n"
+"      --max-record-bytes N  reject records whose data is larger (default 67108864)\n"
+"Keys:\n"
+"  -k, --key TEMPLATE        key template, repeatable\n"
+"                            (default {@date}:{page}:{section}:{element}:{action}_{id})\n"
+"  -t, --time-field PATH     event time from this field (else the arrival time)\n"
+"      --local-time          times in the TZ time zone instead of UTC\n"
+"      --missing POLICY      null or missing field: empty (default), skip, reject\n"
+"      --prefix TEXT         put TEXT before every key\n"
+"      --max-key-bytes N     reject events whose key is longer (default 1024)\n"
+"      --escape-values       percent-encode %, control bytes and separators in values\n"
+"  -w, --where COND          PATH=TEXT, PATH!=TEXT or PATH; repeatable, all must hold\n"
+"Output:\n"
+"  -c, --count               print KEY<TAB>COUNT per distinct key, sorted, at the end\n"
+"  -d, --decode              print each event's payload instead of keys\n"
+"      --flush-ms MS         flush output when input is idle this long (default 1000)\n"
+"  -s, --stats[=FORM]        summary on stderr at exit: text (default) or json\n"
+"      --progress            always show the progress meter\n"
+"      --no-progress         never show the progress meter\n"
+"Errors:\n"
+"  -q, --quiet               no message per rejected item, only the summary\n"
+"      --dead-letter FILE    append every rejected item to FILE as a JSON line\n"
+"      --strict              stop at the first rejected item\n"
+"      --max-errors N        stop after N rejected items\n"
+"  -h, --help                this help\n"
+"  -V, --version             print the version\n"
+"\n"
+"Exit status: 0 ok, 1 something was rejected, 2 usage error, 3 Redis error,\n"
+"4 I/O error.  See kincount(1).\n", stdout);
+}
+
+static long long
+number(const char *opt, const char *arg, long long min, long long max)
+{
+	long long v;
+	const char *why;
+
+	if (kc_strtoll(arg, min, max, &v, &why) == -1) {
+		warnx_("%s: %s '%s'", opt, why, arg);
+		exit(KC_USAGE);
+	}
+	return v;
+}
+
+static void
+template_error(const char *opt, const char *text, size_t col, const struct kc_err *err)
+{
+	struct buf b = { 0 };
+
+	buf_add_escaped(&b, text, strlen(text));
+	buf_addc(&b, '\0');
+	warnx_("%s '%s': column %zu: %s", opt, b.p, col, err->msg);
+	buf_free(&b);
+	exit(KC_USAGE);
+}
+
+enum {
+	OPT_DEAD_LETTER = 256, OPT_ESCAPE_VALUES, OPT_FLUSH_MS, OPT_LOCAL_TIME, OPT_MAX_ERRORS,
+	OPT_MAX_KEY_BYTES, OPT_MAX_RECORD_BYTES, OPT_MISSING, OPT_NO_PROGRESS, OPT_PREFIX,
+	OPT_PROGRESS, OPT_SHARD, OPT_STREAM, OPT_STRICT
+};
+
+static const struct option longopts[] = {
+	{ "count",		no_argument,		NULL, 'c' },
+	{ "dead-letter",	required_argument,	NULL, OPT_DEAD_LETTER },
+	{ "decode",		no_argument,		NULL, 'd' },
+	{ "escape-values",	no_argument,		NULL, OPT_ESCAPE_VALUES },
+	{ "flush-ms",		required_argument,	NULL, OPT_FLUSH_MS },
+	{ "format",		required_argument,	NULL, 'f' },
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "key",		required_argument,	NULL, 'k' },
+	{ "local-time",		no_argument,		NULL, OPT_LOCAL_TIME },
+	{ "max-errors",		required_argument,	NULL, OPT_MAX_ERRORS },
+	{ "max-key-bytes",	required_argument,	NULL, OPT_MAX_KEY_BYTES },
+	{ "max-record-bytes",	required_argument,	NULL, OPT_MAX_RECORD_BYTES },
+	{ "missing",		required_argument,	NULL, OPT_MISSING },
+	{ "no-progress",	no_argument,		NULL, OPT_NO_PROGRESS },
+	{ "prefix",		required_argument,	NULL, OPT_PREFIX },
+	{ "progress",		no_argument,		NULL, OPT_PROGRESS },
+	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "shard",		required_argument,	NULL, OPT_SHARD },
+	{ "stats",		optional_argument,	NULL, 's' },
+	{ "stream",		required_argument,	NULL, OPT_STREAM },
+	{ "strict",		no_argument,		NULL, OPT_STRICT },
+	{ "time-field",		required_argument,	NULL, 't' },
+	{ "version",		no_argument,		NULL, 'V' },
+	{ "where",		required_argument,	NULL, 'w' },
+	{ NULL,			0,			NULL, 0 }
+};
+
+struct texts {
+	const char	**v;
+	size_t		  n;
+};
+
+static void
+push(struct texts *t, const char *s)
+{
+	const char **nv = realloc(t->v, (t->n + 1) * sizeof(*nv));
+
+	if (nv == NULL) {
+		warnx_("%s", strerror(ENOMEM));
+		exit(KC_IO);
+	}
+	t->v = nv;
+	t->v[t->n++] = s;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct run r = { 0 };
+	struct decode_opts dopt = { FMT_AUTO, 64 * 1024 * 1024, 0, NULL, NULL };
+	struct keys_opts kopt = { MISSING_EMPTY, NULL, 1024, 0, 0 };
+	struct sink_opts sopt = { SINK_KEYS, STDOUT_FILENO, 0 };
+	struct decode_cb cb = { on_record_begin, on_event, on_record_end, on_doc_end };
+	struct texts keys = { 0 }, wheres = { 0 };
+	const char *time_field = NULL;
+	struct kc_err err;
+	struct sigaction sa;
+	size_t col;
+	int ch, count = 0;
+
+	r.progress = -1;
+	r.flush_ms = 1000;
+	while ((ch = getopt_long(argc, argv, "cdf:hk:qs::t:Vw:", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			count = 1;
+			break;
+		case 'd':
+			r.decode_only = 1;
+			break;
+		case 'f':
+			if (strcmp(optarg, "auto") == 0)
+				dopt.format = FMT_AUTO;
+			else if (strcmp(optarg, "lambda") == 0)
+				dopt.format = FMT_LAMBDA;
+			else if (strcmp(optarg, "get-records") == 0)
+				dopt.format = FMT_GET_RECORDS;
+			else if (strcmp(optarg, "firehose") == 0)
+				dopt.format = FMT_FIREHOSE;
+			else if (strcmp(optarg, "json") == 0)
+				dopt.format = FMT_JSON;
+			else if (strcmp(optarg, "base64") == 0)
+				dopt.format = FMT_BASE64;
+			else {
+				warnx_("--format: unknown format '%s' (auto, lambda, get-records, "
+				    "firehose, json, base64)", optarg);
+				usage();
+			}
+			break;
+		case 'h':
+			help();
+			return KC_OK;
+		case 'k':
+			push(&keys, optarg);
+			break;
+		case 'q':
+			r.quiet = 1;
+			break;
+		case 's':
+			if (optarg == NULL || strcmp(optarg, "text") == 0)
+				r.stats = STATS_TEXT;
+			else if (strcmp(optarg, "json") == 0)
+				r.stats = STATS_JSON;
+			else {
+				warnx_("--stats: unknown form '%s' (text, json)", optarg);
+				usage();
+			}
+			break;
+		case 't':
+			time_field = optarg;
+			break;
+		case 'V':
+			puts("kincount " KC_VERSION);
+			return KC_OK;
+		case 'w':
+			push(&wheres, optarg);
+			break;
+		case OPT_DEAD_LETTER:
+			r.dead_letter = optarg;
+			break;
+		case OPT_ESCAPE_VALUES:
+			kopt.escape = 1;
+			break;
+		case OPT_FLUSH_MS:
+			r.flush_ms = (int)number("--flush-ms", optarg, 1, 3600000);
+			break;
+		case OPT_LOCAL_TIME:
+			kopt.local_time = dopt.local_time = 1;
+			break;
+		case OPT_MAX_ERRORS:
+			r.max_errors = number("--max-errors", optarg, 0, LLONG_MAX);
+			break;
+		case OPT_MAX_KEY_BYTES:
+			kopt.max_key = (size_t)number("--max-key-bytes", optarg, 1, 1 << 30);
+			break;
+		case OPT_MAX_RECORD_BYTES:
+			dopt.max_record = (size_t)number("--max-record-bytes", optarg, 1,
+			    (long long)1 << 40);
+			break;
+		case OPT_MISSING:
+			if (strcmp(optarg, "empty") == 0)
+				kopt.missing = MISSING_EMPTY;
+			else if (strcmp(optarg, "skip") == 0)
+				kopt.missing = MISSING_SKIP;
+			else if (strcmp(optarg, "reject") == 0)
+				kopt.missing = MISSING_REJECT;
+			else {
+				warnx_("--missing: unknown policy '%s' (empty, skip, reject)",
+				    optarg);
+				usage();
+			}
+			break;
+		case OPT_NO_PROGRESS:
+			r.progress = 0;
+			break;
+		case OPT_PREFIX:
+			kopt.prefix = optarg;
+			break;
+		case OPT_PROGRESS:
+			r.progress = 1;
+			break;
+		case OPT_SHARD:
+			dopt.shard = optarg;
+			break;
+		case OPT_STREAM:
+			dopt.stream = optarg;
+			break;
+		case OPT_STRICT:
+			r.max_errors = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (count && r.decode_only) {
+		warnx_("-c and -d cannot be used together");
+		usage();
+	}
+
+	/* Templates first: every usage error is found before any input is read. */
+	if ((r.pm = match_new()) == NULL ||
+	    (r.tmpl = tmpl_new(&kopt, r.pm)) == NULL) {
+		warnx_("%s", strerror(ENOMEM));
+		return KC_IO;
+	}
+	for (size_t i = 0; i < keys.n; i++)
+		if (tmpl_add_key(r.tmpl, keys.v[i], &col, &err) == -1)
+			template_error("--key", keys.v[i], col, &err);
+	for (size_t i = 0; i < wheres.n; i++)
+		if (tmpl_add_where(r.tmpl, wheres.v[i], &col, &err) == -1)
+			template_error("--where", wheres.v[i], col, &err);
+	if (time_field != NULL && tmpl_set_time_field(r.tmpl, time_field, &col, &err) == -1)
+		template_error("--time-field", time_field, col, &err);
+	if (tmpl_finish(r.tmpl, &err) == -1) {
+		warnx_("%s", err.msg);
+		return KC_USAGE;
+	}
+	free(keys.v);
+	free(wheres.v);
+
+	if (r.dead_letter != NULL &&
+	    (r.dl = fopen(r.dead_letter, "ae")) == NULL) {
+		warnx_("%s: %s", r.dead_letter, strerror(errno));
+		return KC_IO;
+	}
+	sopt.kind = count ? SINK_COUNT : r.decode_only ? SINK_DECODE : SINK_KEYS;
+	sopt.distinct = r.stats != STATS_NONE;
+	if ((r.sink = sink_new(&sopt)) == NULL ||
+	    (r.dec = decode_new(&dopt, r.pm, &cb, &r)) == NULL) {
+		warnx_("%s", strerror(ENOMEM));
+		return KC_IO;
+	}
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	if (r.progress == -1) {
+		r.progress = isatty(STDERR_FILENO);
+		for (int i = 0; i < argc && r.progress; i++) {
+			struct stat st;
+			if (strcmp(argv[i], "-") == 0 || stat(argv[i], &st) == -1 ||
+			    !S_ISREG(st.st_mode))
+				r.progress = 0;
+		}
+		if (argc == 0) {
+			struct stat st;
+			if (fstat(STDIN_FILENO, &st) == -1 || !S_ISREG(st.st_mode))
+				r.progress = 0;
+		}
+	}
+	if (r.progress == 1) {
+		struct stat st;
+		for (int i = 0; i < argc; i++)
+			if (strcmp(argv[i], "-") != 0 && stat(argv[i], &st) == 0)
+				r.total_bytes += (uint64_t)st.st_size;
+		if ((argc == 0 || r.total_bytes == 0) && fstat(STDIN_FILENO, &st) == 0 &&
+		    S_ISREG(st.st_mode))
+			r.total_bytes += (uint64_t)st.st_size;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &r.start);
+
+	if (argc == 0)
+		read_input(&r, "-");
+	for (int i = 0; i < argc && !got_signal && !r.stopping; i++)
+		read_input(&r, argv[i]);
+
+	progress_erase(&r);
+	if (!r.quiet_exit && sink_finish(r.sink) == -1)
+		sink_failed(&r);
+	if (r.dl != NULL && fclose(r.dl) == EOF) {
+		warnx_("%s: %s", r.dead_letter, strerror(errno));
+		worst(&r, KC_IO);
+	}
+	summary(&r);
+	print_stats(&r);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		warnx_("stdout: %s", strerror(errno));
+		worst(&r, KC_IO);
+	}
+	sink_free(r.sink);
+	decode_free(r.dec);
+	tmpl_free(r.tmpl);
+	match_free(r.pm);
+	buf_free(&r.line);
+	if (got_signal)
+		return 128 + got_signal;
+	return r.status;
+}

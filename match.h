@@ -1,0 +1,72 @@
+/* The path matcher: a trie of jq-style paths (`user.id`, `.items[0].sku`, `."odd.name"`)
+ * walked by the streaming JSON parser one member or element at a time, so values are picked
+ * out of a document without building a tree.  One matcher serves the Kinesis envelopes
+ * (fixed paths with [*] steps) and the event payloads (the paths the templates name). */
+#ifndef KC_MATCH_H
+#define KC_MATCH_H
+
+#include <stddef.h>
+
+#include "util.h"
+
+struct matcher;
+
+/* A trie node.  Read it only through the mnode_* functions below. */
+struct mnode {
+	char		*name;		/* member name, owned; NULL for an index step */
+	size_t		 nlen;
+	long		 index;		/* element index; MNODE_ANY for [*] */
+	struct mnode	*child;		/* first child */
+	struct mnode	*next;		/* next sibling */
+	int		 slot;		/* value slot of a registered path, or -1 */
+	int		 lo, hi;	/* slots of this subtree: [lo, hi) */
+	int		 tag;		/* caller's mark (envelope field), 0 when none */
+};
+
+#define MNODE_ANY	(-1L)
+
+struct matcher	*match_new(void);
+void		 match_free(struct matcher *);
+
+/* Parse the path at the start of s (at most n bytes) and register it.  *used gets the number
+ * of bytes the path took; parsing stops at the first byte that cannot continue a path.
+ * Returns the path's node (the same node for the same path), or NULL with err filled and
+ * *used set to the offset of the mistake. */
+struct mnode	*match_add_path(struct matcher *, const char *s, size_t n, size_t *used,
+		    struct kc_err *);
+
+/* Register a path given as steps: member names, or "[*]" for any element.  NULL ends the
+ * list.  Returns the leaf, or NULL when memory is exhausted. */
+struct mnode	*match_add_steps(struct matcher *, const char *const *steps);
+
+/* Number the slots of registered paths in depth-first order, so that each subtree's slots
+ * are one range.  Call once, after the last path is added. */
+void		 match_finish(struct matcher *);
+int		 match_nslots(const struct matcher *);
+const struct mnode *match_root(const struct matcher *);
+
+/* The child for member name k, or for element i; NULL when no registered path goes there. */
+static inline const struct mnode *
+mnode_key(const struct mnode *n, const char *k, size_t len)
+{
+	const struct mnode *c;
+
+	for (c = n->child; c != NULL; c = c->next)
+		if (c->name != NULL && c->nlen == len && (len == 0 ||
+		    (c->name[0] == k[0] && __builtin_memcmp(c->name, k, len) == 0)))
+			return c;
+	return NULL;
+}
+
+static inline const struct mnode *
+mnode_index(const struct mnode *n, long i)
+{
+	const struct mnode *c;
+
+	for (c = n->child; c != NULL; c = c->next)
+		if (c->name == NULL && (c->index == i || c->index == MNODE_ANY))
+			return c;
+	return NULL;
+}
+
+#endif

@@ -1,0 +1,334 @@
+/* The output side.  Keys are appended to one large buffer and written with write(2) in big
+ * pieces, only up to the last commit; a rollback truncates the buffer.  The count table is
+ * an open-addressing hash of 32-bit indices into an array of entries whose key bytes live in
+ * fixed-size blocks, so growing it never copies keys; a rollback undoes the increments made
+ * since the last commit, in reverse. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sink.h"
+
+#define WRITE_AT	(256 * 1024)	/* write out once this much is committed */
+#define BLOCK_SIZE	(1024 * 1024)	/* key storage block */
+
+struct entry {
+	uint64_t	 hash;
+	int64_t		 count;
+	const char	*key;
+	size_t		 len;
+};
+
+struct block {
+	struct block	*next;
+	size_t		 used;
+	char		 data[];
+};
+
+struct table {
+	struct entry	*e;
+	size_t		 n, cap;
+	uint32_t	*idx;		/* entry index + 1; 0 = empty */
+	size_t		 mask;
+	struct block	*blocks;
+	uint32_t	*undo;		/* entries incremented since the last commit */
+	size_t		 nundo, capundo;
+};
+
+struct sink {
+	struct sink_opts o;
+	struct buf	 out;
+	size_t		 committed;	/* out[0, committed) may be written */
+	struct table	 t;
+	int		 use_table;
+	int		 err;
+};
+
+struct sink *
+sink_new(const struct sink_opts *o)
+{
+	struct sink *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->o = *o;
+	s->use_table = o->kind == SINK_COUNT || (o->distinct && o->kind == SINK_KEYS);
+	if (buf_reserve(&s->out, WRITE_AT * 2) == -1) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+sink_free(struct sink *s)
+{
+	struct block *b, *next;
+
+	if (s == NULL)
+		return;
+	for (b = s->t.blocks; b != NULL; b = next) {
+		next = b->next;
+		free(b);
+	}
+	free(s->t.e);
+	free(s->t.idx);
+	free(s->t.undo);
+	buf_free(&s->out);
+	free(s);
+}
+
+/* ---- the count table --------------------------------------------------------------------- */
+
+static const char *
+store_key(struct table *t, const char *k, size_t n)
+{
+	struct block *b = t->blocks;
+	char *p;
+
+	if (b == NULL || BLOCK_SIZE - b->used < n) {
+		size_t size = n > BLOCK_SIZE ? n : BLOCK_SIZE;
+		if ((b = malloc(sizeof(*b) + size)) == NULL)
+			return NULL;
+		b->used = 0;
+		/* A key larger than a block gets a block of its own, behind the current one. */
+		if (n > BLOCK_SIZE && t->blocks != NULL) {
+			b->next = t->blocks->next;
+			t->blocks->next = b;
+		} else {
+			b->next = t->blocks;
+			t->blocks = b;
+		}
+	}
+	p = b->data + b->used;
+	memcpy(p, k, n);
+	b->used += n;
+	return p;
+}
+
+static int
+table_grow(struct table *t)
+{
+	size_t cap = t->mask ? (t->mask + 1) * 2 : 1024;
+	uint32_t *idx;
+
+	if (cap > ((size_t)1 << 31))
+		return -1;
+	if ((idx = calloc(cap, sizeof(*idx))) == NULL)
+		return -1;
+	for (size_t i = 0; i < t->n; i++) {
+		size_t j = t->e[i].hash & (cap - 1);
+		while (idx[j] != 0)
+			j = (j + 1) & (cap - 1);
+		idx[j] = (uint32_t)i + 1;
+	}
+	free(t->idx);
+	t->idx = idx;
+	t->mask = cap - 1;
+	return 0;
+}
+
+static int
+table_add(struct table *t, const char *k, size_t n, int64_t by)
+{
+	uint64_t h = hash_bytes(k, n);
+	size_t j;
+	uint32_t i;
+
+	if (t->n * 2 >= t->mask && table_grow(t) == -1)
+		return -1;
+	for (j = h & t->mask; (i = t->idx[j]) != 0; j = (j + 1) & t->mask) {
+		struct entry *e = &t->e[i - 1];
+		if (e->hash == h && e->len == n && memcmp(e->key, k, n) == 0)
+			goto found;
+	}
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 1024;
+		struct entry *ne = realloc(t->e, cap * sizeof(*ne));
+		if (ne == NULL)
+			return -1;
+		t->e = ne;
+		t->cap = cap;
+	}
+	if ((t->e[t->n].key = store_key(t, k, n)) == NULL)
+		return -1;
+	t->e[t->n].hash = h;
+	t->e[t->n].len = n;
+	t->e[t->n].count = 0;
+	i = (uint32_t)++t->n;
+	t->idx[j] = i;
+found:
+	if (t->nundo == t->capundo) {
+		size_t cap = t->capundo ? t->capundo * 2 : 1024;
+		uint32_t *nu = realloc(t->undo, cap * sizeof(*nu));
+		if (nu == NULL)
+			return -1;
+		t->undo = nu;
+		t->capundo = cap;
+	}
+	t->undo[t->nundo++] = i - 1;
+	t->e[i - 1].count += by;
+	return 0;
+}
+
+static int
+cmp_entry(const void *a, const void *b)
+{
+	const struct entry *x = *(const struct entry *const *)a;
+	const struct entry *y = *(const struct entry *const *)b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->key, y->key, n);
+
+	if (c != 0)
+		return c;
+	return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+static int
+write_all(struct sink *s, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(s->o.fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			s->err = errno;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Write the committed part of the buffer and keep the rest. */
+static int
+write_committed(struct sink *s)
+{
+	if (s->committed == 0)
+		return 0;
+	if (write_all(s, s->out.p, s->committed) == -1)
+		return -1;
+	memmove(s->out.p, s->out.p + s->committed, s->out.len - s->committed);
+	s->out.len -= s->committed;
+	s->committed = 0;
+	return 0;
+}
+
+int
+sink_add(struct sink *s, const char *k, size_t n)
+{
+	if (s->use_table && table_add(&s->t, k, n, 1) == -1) {
+		s->err = ENOMEM;
+		return -1;
+	}
+	if (s->o.kind == SINK_COUNT)
+		return 0;
+	if (buf_reserve(&s->out, n + 1) == -1) {
+		s->err = ENOMEM;
+		return -1;
+	}
+	memcpy(s->out.p + s->out.len, k, n);
+	if (s->o.kind == SINK_DECODE) {
+		/* Line breaks between the tokens of a pretty-printed payload become spaces. */
+		char *p = s->out.p + s->out.len;
+		for (size_t i = 0; i < n; i++)
+			if (p[i] == '\n' || p[i] == '\r')
+				p[i] = ' ';
+	}
+	s->out.len += n;
+	s->out.p[s->out.len++] = '\n';
+	return 0;
+}
+
+struct sink_mark
+sink_mark(const struct sink *s)
+{
+	struct sink_mark m = { s->out.len, s->t.nundo };
+	return m;
+}
+
+void
+sink_rollback(struct sink *s, struct sink_mark m)
+{
+	if (m.out >= s->committed && m.out <= s->out.len)
+		s->out.len = m.out;
+	while (s->t.nundo > m.undo)
+		s->t.e[s->t.undo[--s->t.nundo]].count--;
+}
+
+int
+sink_commit(struct sink *s)
+{
+	s->committed = s->out.len;
+	s->t.nundo = 0;
+	if (s->committed >= WRITE_AT)
+		return write_committed(s);
+	return 0;
+}
+
+int
+sink_flush(struct sink *s)
+{
+	return write_committed(s);
+}
+
+int
+sink_finish(struct sink *s)
+{
+	struct entry **v;
+	size_t n = 0;
+	char num[32];
+
+	if (s->o.kind != SINK_COUNT)
+		return write_committed(s);
+	s->out.len = s->committed = 0;
+	if ((v = malloc((s->t.n + 1) * sizeof(*v))) == NULL) {
+		s->err = ENOMEM;
+		return -1;
+	}
+	for (size_t i = 0; i < s->t.n; i++)
+		if (s->t.e[i].count > 0)
+			v[n++] = &s->t.e[i];
+	qsort(v, n, sizeof(*v), cmp_entry);
+	for (size_t i = 0; i < n; i++) {
+		int len = snprintf(num, sizeof(num), "\t%lld\n", (long long)v[i]->count);
+		if (buf_add(&s->out, v[i]->key, v[i]->len) == -1 ||
+		    buf_add(&s->out, num, (size_t)len) == -1) {
+			s->err = ENOMEM;
+			free(v);
+			return -1;
+		}
+		if (s->out.len >= WRITE_AT) {
+			s->committed = s->out.len;
+			if (write_committed(s) == -1) {
+				free(v);
+				return -1;
+			}
+		}
+	}
+	free(v);
+	s->committed = s->out.len;
+	return write_committed(s);
+}
+
+uint64_t
+sink_distinct(const struct sink *s)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < s->t.n; i++)
+		if (s->t.e[i].count > 0)
+			n++;
+	return n;
+}
+
+int
+sink_errno(const struct sink *s)
+{
+	return s->err;
+}

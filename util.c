@@ -1,0 +1,385 @@
+/* Helpers every module shares: growable buffers, error messages, the one checked number
+ * converter, escaping of untrusted bytes for diagnostics, UTF-8 validation, base64 encoding
+ * (for dead-letter lines) and the hash used by the count tables. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+void
+kc_errf(struct kc_err *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+}
+
+int
+buf_reserve(struct buf *b, size_t n)
+{
+	size_t cap;
+	char *np;
+
+	if (b->cap - b->len >= n)
+		return 0;
+	if (n > SIZE_MAX / 2 - b->len)
+		return -1;
+	cap = b->cap ? b->cap : 256;
+	while (cap - b->len < n)
+		cap *= 2;
+	if ((np = realloc(b->p, cap)) == NULL)
+		return -1;
+	b->p = np;
+	b->cap = cap;
+	return 0;
+}
+
+int
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (buf_reserve(b, n) == -1)
+		return -1;
+	if (n > 0)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+int
+buf_addc(struct buf *b, int c)
+{
+	if (b->len == b->cap && buf_reserve(b, 1) == -1)
+		return -1;
+	b->p[b->len++] = (char)c;
+	return 0;
+}
+
+void
+buf_free(struct buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+int
+kc_strtoll(const char *s, long long min, long long max, long long *out, const char **why)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	if (*s == '\0' || *s == ' ' || *s == '\t') {
+		*why = "invalid number";
+		return -1;
+	}
+	v = strtoll(s, &end, 10);
+	if (*end != '\0') {
+		*why = "invalid number";
+		return -1;
+	}
+	if (errno == ERANGE || v < min || v > max) {
+		*why = "out of range";
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if there is none. */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return n >= 2 && (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (c >= 0xe0 && c <= 0xef) {
+		if (n < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+			return 0;
+		if (c == 0xe0 && p[1] < 0xa0)
+			return 0;	/* overlong */
+		if (c == 0xed && p[1] >= 0xa0)
+			return 0;	/* surrogate */
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (n < 4 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
+		    (p[3] & 0xc0) != 0x80)
+			return 0;
+		if (c == 0xf0 && p[1] < 0x90)
+			return 0;
+		if (c == 0xf4 && p[1] >= 0x90)
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+int
+utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, k;
+
+	while (i < n) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((k = utf8_seq(p + i, n - i)) == 0)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+int
+buf_add_escaped(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, k;
+
+	while (i < n) {
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
+			if (buf_addc(b, p[i++]) == -1)
+				return -1;
+			continue;
+		}
+		if (p[i] >= 0x80 && (k = utf8_seq(p + i, n - i)) > 0) {
+			if (buf_add(b, p + i, k) == -1)
+				return -1;
+			i += k;
+			continue;
+		}
+		if (p[i] == '\\') {
+			if (buf_add(b, "\\\\", 2) == -1)
+				return -1;
+		} else {
+			char e[4] = { '\\', 'x', hex[p[i] >> 4], hex[p[i] & 15] };
+			if (buf_add(b, e, 4) == -1)
+				return -1;
+		}
+		i++;
+	}
+	return 0;
+}
+
+int
+buf_add_base64(struct buf *b, const void *data, size_t n)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = data;
+	size_t i;
+	char *o;
+
+	if (buf_reserve(b, (n + 2) / 3 * 4) == -1)
+		return -1;
+	o = b->p + b->len;
+	for (i = 0; i + 3 <= n; i += 3) {
+		unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
+		*o++ = tab[v >> 18];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = tab[(v >> 6) & 63];
+		*o++ = tab[v & 63];
+	}
+	if (n - i == 1) {
+		unsigned v = (unsigned)p[i] << 16;
+		*o++ = tab[v >> 18];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = '=';
+		*o++ = '=';
+	} else if (n - i == 2) {
+		unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
+		*o++ = tab[v >> 18];
+		*o++ = tab[(v >> 12) & 63];
+		*o++ = tab[(v >> 6) & 63];
+		*o++ = '=';
+	}
+	b->len = (size_t)(o - b->p);
+	return 0;
+}
+
+/* Word-at-a-time multiply-xorshift mixing; good enough spread for short text keys. */
+uint64_t
+hash_bytes(const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL);
+	uint64_t w;
+
+	while (n >= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+		h ^= h >> 31;
+		p += 8;
+		n -= 8;
+	}
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w) * 0x94d049bb133111ebULL;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	return h;
+}
+
+const char *const kc_reason_name[R_NREASONS] = {
+	[R_JSON] = "invalid JSON",
+	[R_DEPTH] = "too deeply nested",
+	[R_ENVELOPE] = "bad envelope",
+	[R_RECORD] = "bad record",
+	[R_BASE64] = "invalid base64",
+	[R_TOO_LARGE] = "record too large",
+	[R_NOT_OBJECT] = "not an object",
+	[R_FIELD] = "bad field",
+	[R_MISSING] = "missing field",
+	[R_TIME] = "bad time",
+	[R_KEY] = "bad key",
+};
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* Read exactly k digits at s[*i]. */
+static int
+digits(const char *s, size_t n, size_t *i, int k, int *v)
+{
+	int r = 0;
+
+	if (*i + (size_t)k > n)
+		return -1;
+	for (int j = 0; j < k; j++) {
+		char c = s[*i + (size_t)j];
+		if (c < '0' || c > '9')
+			return -1;
+		r = r * 10 + (c - '0');
+	}
+	*i += (size_t)k;
+	*v = r;
+	return 0;
+}
+
+#define TIME_MAX_SECS	253402300799LL	/* 9999-12-31T23:59:59Z */
+
+static int
+parse_iso(const char *s, size_t n, int local, int64_t *secs)
+{
+	int y, mo, d, h = 0, mi = 0, se = 0, oh = 0, om = 0, sign = 0, have_time = 0;
+	size_t i = 0;
+	int64_t t;
+
+	if (digits(s, n, &i, 4, &y) == -1 || i >= n || s[i++] != '-' ||
+	    digits(s, n, &i, 2, &mo) == -1 || i >= n || s[i++] != '-' ||
+	    digits(s, n, &i, 2, &d) == -1)
+		return -1;
+	if (i < n && (s[i] == 'T' || s[i] == 't' || s[i] == ' ')) {
+		i++;
+		have_time = 1;
+		if (digits(s, n, &i, 2, &h) == -1 || i >= n || s[i++] != ':' ||
+		    digits(s, n, &i, 2, &mi) == -1)
+			return -1;
+		if (i < n && s[i] == ':') {
+			i++;
+			if (digits(s, n, &i, 2, &se) == -1)
+				return -1;
+			if (i < n && (s[i] == '.' || s[i] == ',')) {
+				i++;
+				if (i >= n || s[i] < '0' || s[i] > '9')
+					return -1;
+				while (i < n && s[i] >= '0' && s[i] <= '9')
+					i++;
+			}
+		}
+		if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+			i++;
+			sign = 1;
+		} else if (i < n && (s[i] == '+' || s[i] == '-')) {
+			sign = s[i++] == '-' ? -1 : 1;
+			if (digits(s, n, &i, 2, &oh) == -1)
+				return -1;
+			if (i < n && s[i] == ':')
+				i++;
+			if (i < n && digits(s, n, &i, 2, &om) == -1)
+				return -1;
+		}
+	}
+	if (i != n || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    se > 60 || oh > 23 || om > 59)
+		return -1;
+	if (sign == 0 && have_time && local) {
+		struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+		    .tm_hour = h, .tm_min = mi, .tm_sec = se, .tm_isdst = -1 };
+		time_t tt = mktime(&tm);
+		if (tt == (time_t)-1 && errno != 0)
+			return -1;
+		*secs = tt;
+		return 0;
+	}
+	if (sign == 0 && !have_time && local) {
+		struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+		    .tm_isdst = -1 };
+		*secs = mktime(&tm);
+		return 0;
+	}
+	t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
+	t -= (int64_t)sign * (oh * 3600 + om * 60);
+	*secs = t;
+	return 0;
+}
+
+int
+kc_time_parse(const char *s, size_t n, int is_string, int local, int64_t *secs)
+{
+	char tmp[64], *end;
+	double v, a;
+
+	if (is_string && n >= 10 && s[4] == '-')
+		return parse_iso(s, n, local, secs);
+	if (n == 0 || n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, s, n);
+	tmp[n] = '\0';
+	/* Only JSON-like numbers: strtod would also take "inf", "nan" and hex. */
+	for (size_t i = 0; i < n; i++)
+		if (!((tmp[i] >= '0' && tmp[i] <= '9') || tmp[i] == '.' || tmp[i] == 'e' ||
+		    tmp[i] == 'E' || tmp[i] == '+' || tmp[i] == '-'))
+			return -1;
+	errno = 0;
+	v = strtod(tmp, &end);
+	if (*end != '\0' || errno == ERANGE || v != v)
+		return -1;
+	a = v < 0 ? -v : v;
+	if (a >= 1e14)
+		v /= 1e6;
+	else if (a >= 1e11)
+		v /= 1e3;
+	if (v > (double)TIME_MAX_SECS || v < -(double)TIME_MAX_SECS)
+		return -1;
+	*secs = (int64_t)floor(v);
+	return 0;
+}

@@ -1,0 +1,74 @@
+/* Small helpers shared by every module: growable byte buffers, a fixed-size error message,
+ * checked number conversion, and the escapes used for untrusted text. */
+#ifndef KC_UTIL_H
+#define KC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A growable byte buffer.  p may be NULL while cap is 0.  Never NUL-terminated unless a
+ * caller appends the NUL itself. */
+struct buf {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+};
+
+/* An error message filled by a module and printed by kincount.c. */
+struct kc_err {
+	char	 msg[256];
+};
+
+void	 kc_errf(struct kc_err *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+/* Make room for n more bytes; returns 0, or -1 when memory is exhausted. */
+int	 buf_reserve(struct buf *, size_t n);
+int	 buf_add(struct buf *, const void *, size_t);
+int	 buf_addc(struct buf *, int);
+void	 buf_free(struct buf *);
+
+/* Parse a whole decimal integer in [min, max].  Returns 0, or -1 with errno-free reasons in
+ * *why ("invalid number", "out of range"). */
+int	 kc_strtoll(const char *, long long min, long long max, long long *,
+	    const char **why);
+
+/* Append text escaped for a diagnostic line: printable ASCII and valid UTF-8 as they are,
+ * everything else as \xHH, so no raw control byte reaches a terminal or a log. */
+int	 buf_add_escaped(struct buf *, const char *, size_t);
+
+/* 1 when the bytes are valid UTF-8 (no overlongs, no surrogates). */
+int	 utf8_valid(const char *, size_t);
+
+/* Standard base64 with padding, on one line. */
+int	 buf_add_base64(struct buf *, const void *, size_t);
+
+/* A 64-bit hash of a byte string (not cryptographic). */
+uint64_t hash_bytes(const void *, size_t);
+
+
+/* Why an item was rejected: the category used for rate limiting and the summary. */
+enum kc_reason {
+	R_JSON,			/* invalid JSON */
+	R_DEPTH,		/* too deeply nested */
+	R_ENVELOPE,		/* not a Lambda event / get-records page / Firehose event */
+	R_RECORD,		/* record is not an object, has no data, data not a string */
+	R_BASE64,		/* invalid base64 */
+	R_TOO_LARGE,		/* record too large */
+	R_NOT_OBJECT,		/* payload is not a JSON object */
+	R_FIELD,		/* field is an object or array */
+	R_MISSING,		/* field is missing (--missing reject) */
+	R_TIME,			/* field is not a time */
+	R_KEY,			/* key has a control byte, or is too long */
+	R_NREASONS
+};
+
+extern const char *const kc_reason_name[R_NREASONS];
+
+/* Read a time: a JSON number as written (epoch seconds below 1e11, milliseconds below 1e14,
+ * microseconds above), or a string holding such a number or an ISO-8601 date or date-time.
+ * A date-time without an offset is UTC, or local time when local is set.  Returns 0 with
+ * whole seconds in *secs (rounded down), or -1 when the text is not a time. */
+int	 kc_time_parse(const char *, size_t, int is_string, int local, int64_t *secs);
+
+#endif

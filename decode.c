@@ -1116,8 +1116,29 @@ stream_error(struct decoder *d, size_t off)
 	size_t end;
 	unsigned char *msg;
 
+	/* A document cut short on its line is noticed at the first token of the next line:
+	 * when that line starts like a document, reading resumes right there, so in NDJSON
+	 * exactly one document is lost. */
+	if (off > d->doc_start) {
+		size_t ls = off;
+		while (ls > d->doc_start && d->in.p[ls - 1] != '\n')
+			ls--;
+		if (ls > d->doc_start) {
+			/* YAJL reports the offset of the token it could not take. */
+			size_t k = ls;
+			while (k < off && (d->in.p[k] == ' ' || d->in.p[k] == '\t'))
+				k++;
+			if (k == off && k < d->in.len && (d->in.p[k] == '{' || d->in.p[k] == '[') &&
+			    trimmed(&d->in, d->doc_start, ls).n > 0) {
+				nl = d->in.p + ls - 1;
+				end = ls - 1;
+				goto found;
+			}
+		}
+	}
 	nl = memchr(d->in.p + off, '\n', d->in.len - off);
 	end = nl ? (size_t)(nl - d->in.p) : d->in.len;
+found:
 	r.data = trimmed(&d->in, d->doc_start, end);
 	d->scratch.len = 0;
 	if (jp->too_deep) {
@@ -1179,8 +1200,6 @@ feed_json(struct decoder *d)
 		    d->in.len - d->pos);
 		if (st == yajl_status_ok) {
 			d->pos = d->in.len;
-			if (jp->depth == 0 && !jp->doc_open)
-				d->doc_start = d->pos;
 			return;
 		}
 		if (d->stop)
@@ -1256,10 +1275,13 @@ decode_end(struct decoder *d)
 		}
 		return 0;
 	}
-	jp->text = &d->in;
-	jp->off0 = d->in.len;
-	if (yajl_complete_parse(jp->h) != yajl_status_ok && !d->stop)
-		stream_error(d, d->in.len);
+	/* Only a document in progress needs finishing: YAJL calls an empty input an error. */
+	if (trimmed(&d->in, d->doc_start, d->in.len).n > 0) {
+		jp->text = &d->in;
+		jp->off0 = d->in.len;
+		if (yajl_complete_parse(jp->h) != yajl_status_ok && !d->stop)
+			stream_error(d, d->in.len);
+	}
 	jp_reset(jp);
 	return 0;
 }

@@ -19,7 +19,7 @@ KC_CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omi
 KC_LDFLAGS = -fsanitize=address,undefined
 endif
 
-SRCS = kincount.c decode.c keys.c sink.c match.c input.c util.c
+SRCS = kincount.c decode.c keys.c sink.c match.c input.c redis.c util.c
 OBJS = $(SRCS:.c=.o)
 HDRS = $(wildcard *.h)
 

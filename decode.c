@@ -109,11 +109,15 @@ struct decoder {
 	struct buf		 payload;	/* decoded record data, plus a newline */
 	struct buf		 scratch;	/* messages and re-encoded data */
 	struct rec		 rec;
+	size_t			 rec_end;	/* end of the envelope record being reported */
+	int			 cur_env;	/* the current record is an envelope record */
+	struct text		 cur_raw;	/* else its data as it came */
 	struct buf		 doc_arn, doc_region;
 	struct recmeta		 meta;
 };
 
 static int	jp_reset(struct jp *);
+static struct text record_data(struct decoder *, size_t);
 
 /* ---- base64 ---------------------------------------------------------------------------- */
 
@@ -224,6 +228,12 @@ line_at(struct decoder *d, size_t off)
 		d->line -= (long)count_nl(d->in.p + off, d->line_pos - off);
 	d->line_pos = off;
 	return d->line;
+}
+
+struct text
+decode_record_data(struct decoder *d)
+{
+	return d->cur_env ? record_data(d, d->rec_end) : d->cur_raw;
 }
 
 long
@@ -369,9 +379,9 @@ reject_record(struct decoder *d, enum kc_reason why, const char *msg, struct tex
 }
 
 static void
-doc_end(struct decoder *d, const struct reject *r)
+doc_end(struct decoder *d, const struct reject *r, int envelope)
 {
-	d->cb.doc_end(d->arg, r);
+	d->cb.doc_end(d->arg, r, envelope);
 }
 
 /* ---- events ---------------------------------------------------------------------------- */
@@ -470,6 +480,8 @@ record_finish(struct decoder *d, size_t end)
 
 	meta_from_rec(d);
 	d->item = r->start;
+	d->cur_env = 1;
+	d->rec_end = end;
 	d->cb.record_begin(d->arg, &d->meta);
 	if (d->stop)
 		return;
@@ -579,7 +591,7 @@ stream_doc_end(struct jp *jp, size_t end)
 
 	d->item = d->doc_start;
 	if (jp->doc_env || !d->em || d->o.format == FMT_AUTO) {
-		doc_end(d, NULL);
+		doc_end(d, NULL, jp->doc_env);
 	} else {
 		struct reject r = { R_ENVELOPE, NULL, trimmed(&d->in, d->doc_start, end) };
 		d->scratch.len = 0;
@@ -590,7 +602,7 @@ stream_doc_end(struct jp *jp, size_t end)
 		buf_add(&d->scratch, " array", 6);
 		buf_addc(&d->scratch, '\0');
 		r.msg = d->scratch.p;
-		doc_end(d, &r);
+		doc_end(d, &r, 0);
 	}
 	d->doc_start = end;
 	jp->doc_env = 0;
@@ -605,6 +617,8 @@ json_record_begin(struct jp *jp)
 
 	meta_clear(d);
 	d->item = d->doc_start;
+	d->cur_env = 0;
+	d->cur_raw = trimmed(&d->in, d->doc_start, jp_off(jp));
 	d->cb.record_begin(d->arg, &d->meta);
 }
 
@@ -639,6 +653,8 @@ on_scalar(struct jp *jp, int type, const char *p, size_t n)
 		rec_clear(&d->rec, jp_off(jp));
 		meta_clear(d);
 		d->item = jp_off(jp);
+		d->cur_env = 0;
+		d->cur_raw = (struct text){ p, n };
 		d->cb.record_begin(d->arg, &d->meta);
 		if (!d->stop)
 			reject_record(d, R_RECORD, "record is not an object",
@@ -819,6 +835,8 @@ on_close(struct jp *jp)
 			rec_clear(&d->rec, l->start);
 			meta_clear(d);
 			d->item = l->start;
+			d->cur_env = 0;
+			d->cur_raw = trimmed(&d->in, l->start, end);
 			d->cb.record_begin(d->arg, &d->meta);
 			if (!d->stop)
 				reject_record(d, R_RECORD, "record is not an object",
@@ -1075,6 +1093,8 @@ base64_line(struct decoder *d, size_t from, size_t to)
 		return;
 	meta_clear(d);
 	d->item = (size_t)(line.p - d->in.p);
+	d->cur_env = 0;
+	d->cur_raw = line;
 	d->cb.record_begin(d->arg, &d->meta);
 	if (d->stop)
 		return;
@@ -1089,7 +1109,7 @@ base64_line(struct decoder *d, size_t from, size_t to)
 	else
 		reject_record(d, R_TOO_LARGE, "record too large", line);
 	if (!d->stop)
-		doc_end(d, NULL);
+		doc_end(d, NULL, 0);
 }
 
 static void
@@ -1166,15 +1186,17 @@ found:
 	r.msg = d->scratch.p;
 	d->item = d->doc_start;
 	if (jp->doc_env || (d->em && d->o.format != FMT_AUTO)) {
-		doc_end(d, &r);
+		doc_end(d, &r, 0);
 	} else {
 		/* A json-format document is a record. */
 		meta_clear(d);
+		d->cur_env = 0;
+		d->cur_raw = r.data;
 		d->cb.record_begin(d->arg, &d->meta);
 		if (!d->stop) {
 			d->cb.record_end(d->arg, &d->meta, &r);
 			if (!d->stop)
-				doc_end(d, NULL);
+				doc_end(d, NULL, 0);
 		}
 	}
 	jp->too_deep = 0;

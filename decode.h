@@ -25,11 +25,6 @@ struct slot {
 	int		 type;
 };
 
-struct text {
-	const char	*p;
-	size_t		 n;
-};
-
 /* What is known about the record an event came from.  Borrowed during callbacks; a field
  * that is unknown has n == 0. */
 struct recmeta {
@@ -58,8 +53,9 @@ struct decode_cb {
 	void	(*event)(void *, const struct event *);
 	/* r is NULL when the record was read whole. */
 	void	(*record_end)(void *, const struct recmeta *, const struct reject *r);
-	/* r is NULL unless the document itself was broken (syntax, depth, envelope). */
-	void	(*doc_end)(void *, const struct reject *r);
+	/* r is NULL unless the document itself was broken (syntax, depth, envelope);
+	 * envelope is 1 for a Lambda event, get-records page or Firehose event. */
+	void	(*doc_end)(void *, const struct reject *r, int envelope);
 };
 
 struct decode_opts {
@@ -90,5 +86,8 @@ int		 decode_end(struct decoder *);
 void		 decode_stop(struct decoder *);
 /* During a callback: the 1-based line where the current record (or document) starts. */
 long		 decode_line(struct decoder *);
+/* During a record's callbacks: its data as it came (base64 text, or the raw line or JSON
+ * document).  Borrowed until the next call. */
+struct text	 decode_record_data(struct decoder *);
 
 #endif

@@ -20,6 +20,7 @@
 #include "input.h"
 #include "keys.h"
 #include "match.h"
+#include "redis.h"
 #include "sink.h"
 #include "util.h"
 
@@ -39,6 +40,13 @@ struct run {
 	int			 flush_ms;
 	int			 decode_only;
 	const char		*dead_letter;
+	const char		*dl_redis;	/* --dead-letter redis:KEY */
+	long long		 batch;		/* --batch */
+	int			 checkpoint;
+
+	struct redis		*redis;
+	int			 dl_dirty;	/* dead letters written since the last fsync */
+	unsigned long long	 batch_records;	/* records in the open Redis batch */
 
 	struct matcher		*pm;
 	struct tmpl_set		*tmpl;
@@ -53,6 +61,7 @@ struct run {
 
 	/* the record being read */
 	int			 in_record;
+	int			 skip_record;	/* applied before (--checkpoint) */
 	long long		 recno;
 	struct sink_mark	 rec_mark;
 	unsigned long long	 rec_events, rec_keys, rec_filtered;
@@ -60,7 +69,7 @@ struct run {
 	unsigned long long	 doc_events, doc_keys, doc_filtered;
 
 	/* statistics */
-	unsigned long long	 records, events, keys, rejected, filtered;
+	unsigned long long	 records, events, keys, rejected, filtered, duplicates;
 	unsigned long long	 per_reason[R_NREASONS];
 	int			 reason_order[R_NREASONS];
 	int			 nreasons;
@@ -151,16 +160,39 @@ progress_draw(struct run *r, uint64_t current)
 
 /* ---- rejections ------------------------------------------------------------------------- */
 
+/* Write one dead-letter line (o is stolen): to the file, flushed at once, or into the Redis
+ * batch. */
+static void
+dead_letter_put(struct run *r, json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	int ok;
+
+	if (r->dl_redis != NULL)
+		ok = s != NULL && sink_dead_letter(r->sink, s, strlen(s)) == 0;
+	else
+		ok = s != NULL && fputs(s, r->dl) != EOF && putc('\n', r->dl) != EOF &&
+		    fflush(r->dl) == 0;
+	free(s);
+	json_decref(o);
+	r->dl_dirty = 1;
+	if (!ok) {
+		warnx_("%s: %s", r->dead_letter, strerror(errno ? errno : ENOMEM));
+		worst(r, KC_IO);
+		r->stopping = 1;
+		decode_stop(r->dec);
+	}
+}
+
 static void
 dead_letter(struct run *r, const char *msg, long line, long long recno,
     const struct recmeta *m, struct text data)
 {
 	json_t *o;
-	char *s, src[64];
+	char src[64];
 	struct buf b = { 0 };
-	int ok;
 
-	if (r->dl == NULL)
+	if (r->dl == NULL && r->dl_redis == NULL)
 		return;
 	o = json_object();
 	json_object_set_new(o, "reason", json_stringn_nocheck(msg, strlen(msg)));
@@ -180,15 +212,25 @@ dead_letter(struct run *r, const char *msg, long line, long long recno,
 		buf_add_base64(&b, data.p, data.n);
 		json_object_set_new(o, "data_base64", json_stringn(b.p, b.len));
 	}
-	s = json_dumps(o, JSON_COMPACT);
-	ok = s != NULL && fputs(s, r->dl) != EOF && putc('\n', r->dl) != EOF &&
-	    fflush(r->dl) == 0;
-	free(s);
-	json_decref(o);
+	dead_letter_put(r, o);
 	buf_free(&b);
-	if (!ok) {
-		warnx_("%s: %s", r->dead_letter, strerror(errno));
-		worst(r, KC_IO);
+}
+
+/* Count a rejected item; 1 when its message is to be printed. */
+static int
+count_rejected(struct run *r, enum kc_reason why)
+{
+	r->rejected++;
+	if (r->per_reason[why]++ == 0)
+		r->reason_order[r->nreasons++] = why;
+	worst(r, KC_REJECTED);
+	return !r->quiet && r->per_reason[why] <= MSG_LIMIT;
+}
+
+static void
+stop_after_errors(struct run *r)
+{
+	if (r->max_errors > 0 && (long long)r->rejected >= r->max_errors) {
 		r->stopping = 1;
 		decode_stop(r->dec);
 	}
@@ -202,11 +244,7 @@ reject(struct run *r, enum kc_reason why, const char *msg, long long recno,
 	long line = decode_line(r->dec);
 	char num[64];
 
-	r->rejected++;
-	if (r->per_reason[why]++ == 0)
-		r->reason_order[r->nreasons++] = why;
-	worst(r, KC_REJECTED);
-	if (!r->quiet && r->per_reason[why] <= MSG_LIMIT) {
+	if (count_rejected(r, why)) {
 		r->line.len = 0;
 		buf_add(&r->line, "kincount: ", 10);
 		buf_add_escaped(&r->line, r->name, strlen(r->name));
@@ -228,10 +266,37 @@ reject(struct run *r, enum kc_reason why, const char *msg, long long recno,
 		fwrite(r->line.p, 1, r->line.len, stderr);
 	}
 	dead_letter(r, msg, line, recno, m, data);
-	if (r->max_errors > 0 && (long long)r->rejected >= r->max_errors) {
-		r->stopping = 1;
-		decode_stop(r->dec);
+	stop_after_errors(r);
+}
+
+/* A key Redis refused: its count goes to the dead letters. */
+static void
+on_refused(void *arg, const char *key, size_t len, long long count, const char *why)
+{
+	struct run *r = arg;
+	struct buf b = { 0 };
+	json_t *o;
+
+	if (count_rejected(r, R_REFUSED)) {
+		buf_add_escaped(&b, key, len);
+		buf_addc(&b, '\0');
+		progress_erase(r);
+		warnx_("redis: key '%s' refused (count %lld): %s", b.p, count, why);
+		buf_free(&b);
 	}
+	if (r->dl != NULL || r->dl_redis != NULL) {
+		b.len = 0;
+		buf_add(&b, "refused by Redis: ", 18);
+		buf_add(&b, why, strlen(why));
+		o = json_object();
+		json_object_set_new(o, "reason", json_stringn(b.p, b.len));
+		json_object_set_new(o, "source", json_string("redis"));
+		json_object_set_new(o, "key", utf8_valid(key, len) ?
+		    json_stringn(key, len) : json_null());
+		json_object_set_new(o, "count", json_integer(count));
+		dead_letter_put(r, o);
+	}
+	buf_free(&b);
 }
 
 /* ---- decoder callbacks -------------------------------------------------------------------- */
@@ -248,8 +313,78 @@ sink_failed(struct run *r)
 		return;
 	}
 	progress_erase(r);
+	if (r->redis != NULL && e == 0) {
+		warnx_("redis: batch %llu not applied: %s (%llu %s applied)",
+		    (unsigned long long)redis_batches(r->redis) + 1, sink_error(r->sink),
+		    (unsigned long long)redis_batches(r->redis),
+		    redis_batches(r->redis) == 1 ? "batch" : "batches");
+		worst(r, KC_SINK);
+		return;
+	}
 	warnx_("stdout: %s", strerror(e));
 	worst(r, KC_IO);
+}
+
+/* Apply the Redis batch, after making this batch's dead letters durable. */
+static void
+apply_batch(struct run *r)
+{
+	if (r->dl != NULL && r->dl_dirty) {
+		if (fflush(r->dl) == EOF || fsync(fileno(r->dl)) == -1) {
+			warnx_("%s: %s", r->dead_letter, strerror(errno));
+			worst(r, KC_IO);
+			r->stopping = 1;
+			decode_stop(r->dec);
+			return;
+		}
+		r->dl_dirty = 0;
+	}
+	if (sink_flush(r->sink) == -1)
+		sink_failed(r);
+	r->batch_records = 0;
+}
+
+static int
+valid_seq(struct text s)
+{
+	if (s.n == 0 || s.n > 129 || (s.p[0] == '0' && s.n > 1))
+		return 0;
+	for (size_t i = 0; i < s.n; i++)
+		if (s.p[i] < '0' || s.p[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* --checkpoint: is this record new?  Rejects it (and returns 0) when it cannot be told. */
+static int
+checkpoint_new(struct run *r, const struct recmeta *m)
+{
+	struct buf field = { 0 };
+	int rc;
+
+	if (!valid_seq(m->seq) || m->shard.n == 0) {
+		r->skip_record = 1;
+		reject(r, R_SEQ, m->seq.n == 0 ? "record has no sequence number" :
+		    m->shard.n == 0 ? "record has no shard id (use --shard)" :
+		    "bad sequence number", r->recno, m, decode_record_data(r->dec));
+		return 0;
+	}
+	buf_add(&field, m->stream.p, m->stream.n);
+	buf_addc(&field, '/');
+	buf_add(&field, m->shard.p, m->shard.n);
+	rc = sink_checkpoint(r->sink, (struct text){ field.p, field.len }, m->seq);
+	buf_free(&field);
+	if (rc == -1) {
+		sink_failed(r);
+		r->skip_record = 1;
+		return 0;
+	}
+	if (rc == 1) {
+		r->duplicates++;
+		r->skip_record = 1;
+		return 0;
+	}
+	return 1;
 }
 
 static void
@@ -257,12 +392,15 @@ on_record_begin(void *arg, const struct recmeta *m)
 {
 	struct run *r = arg;
 
-	(void)m;
 	r->records++;
+	r->batch_records++;
 	r->recno = (long long)r->records;
 	r->in_record = 1;
+	r->skip_record = 0;
 	r->rec_mark = sink_mark(r->sink);
 	r->rec_events = r->rec_keys = r->rec_filtered = 0;
+	if (r->checkpoint)
+		checkpoint_new(r, m);
 }
 
 static void
@@ -273,7 +411,7 @@ on_event(void *arg, const struct event *ev)
 	const char *msg, *k;
 	size_t i, n, len;
 
-	if (r->stopping)
+	if (r->stopping || r->skip_record)
 		return;
 	r->rec_events++;
 	if (!tmpl_match(r->tmpl, ev)) {
@@ -306,6 +444,8 @@ on_record_end(void *arg, const struct recmeta *m, const struct reject *rj)
 	struct run *r = arg;
 
 	r->in_record = 0;
+	if (r->skip_record)
+		return;
 	if (rj != NULL) {
 		sink_rollback(r->sink, r->rec_mark);
 		reject(r, rj->reason, rj->msg, r->recno, m, rj->data);
@@ -317,13 +457,13 @@ on_record_end(void *arg, const struct recmeta *m, const struct reject *rj)
 }
 
 static void
-on_doc_end(void *arg, const struct reject *rj)
+on_doc_end(void *arg, const struct reject *rj, int envelope)
 {
 	struct run *r = arg;
 
 	if (rj != NULL) {
 		/* Nothing of a broken document counts. */
-		sink_rollback(r->sink, (struct sink_mark){ 0, 0 });
+		sink_abort(r->sink);
 		r->doc_events = r->doc_keys = r->doc_filtered = 0;
 		reject(r, rj->reason, rj->msg, 0, NULL, rj->data);
 		return;
@@ -334,6 +474,8 @@ on_doc_end(void *arg, const struct reject *rj)
 	r->doc_events = r->doc_keys = r->doc_filtered = 0;
 	if (sink_commit(r->sink) == -1)
 		sink_failed(r);
+	else if (r->redis != NULL && (envelope || (long long)r->batch_records >= r->batch))
+		apply_batch(r);
 }
 
 /* ---- the read loop ------------------------------------------------------------------------ */
@@ -368,7 +510,9 @@ read_input(struct run *r, const char *path)
 		n = input_read(in, space, avail, idle ? -1 : r->flush_ms);
 		if (n == INPUT_IDLE) {
 			idle = 1;
-			if (sink_flush(r->sink) == -1)
+			if (r->redis != NULL)
+				apply_batch(r);
+			else if (sink_flush(r->sink) == -1)
 				sink_failed(r);
 			continue;
 		}
@@ -405,7 +549,7 @@ read_input(struct run *r, const char *path)
 		if (sink_commit(r->sink) == -1)
 			sink_failed(r);
 	} else {
-		sink_rollback(r->sink, (struct sink_mark){ 0, 0 });
+		sink_abort(r->sink);
 	}
 	r->doc_events = r->doc_keys = r->doc_filtered = 0;
 }
@@ -432,19 +576,22 @@ print_stats(struct run *r)
 	unsigned long long distinct = r->decode_only ? 0 : sink_distinct(r->sink);
 	unsigned long long rate = secs > 0 ? (unsigned long long)((double)r->records / secs) : 0;
 
+	unsigned long long batches = r->redis ? redis_batches(r->redis) : 0;
+	unsigned long long cmds = r->redis ? redis_commands(r->redis) : 0;
+
 	if (r->stats == STATS_TEXT) {
 		fprintf(stderr, "kincount: records %llu, events %llu, keys %llu, "
-		    "distinct keys %llu, rejected %llu, filtered %llu, duplicates 0, "
-		    "batches 0, redis commands 0, seconds %.3f, records/s %llu\n",
+		    "distinct keys %llu, rejected %llu, filtered %llu, duplicates %llu, "
+		    "batches %llu, redis commands %llu, seconds %.3f, records/s %llu\n",
 		    r->records, r->events, r->keys, distinct, r->rejected, r->filtered,
-		    secs, rate);
+		    r->duplicates, batches, cmds, secs, rate);
 	} else if (r->stats == STATS_JSON) {
 		json_t *o = json_pack("{sIsIsIsIsIsIsIsIsIsfsI}",
 		    "records", (json_int_t)r->records, "events", (json_int_t)r->events,
 		    "keys", (json_int_t)r->keys, "distinct_keys", (json_int_t)distinct,
 		    "rejected", (json_int_t)r->rejected, "filtered", (json_int_t)r->filtered,
-		    "duplicates", (json_int_t)0, "batches", (json_int_t)0,
-		    "redis_commands", (json_int_t)0, "seconds", secs,
+		    "duplicates", (json_int_t)r->duplicates, "batches", (json_int_t)batches,
+		    "redis_commands", (json_int_t)cmds, "seconds", secs,
 		    "records_per_second", (json_int_t)rate);
 		char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
 		if (s != NULL)
@@ -496,9 +643,20 @@ help(void)
 "  -s, --stats[=FORM]        summary on stderr at exit: text (default) or json\n"
 "      --progress            always show the progress meter\n"
 "      --no-progress         never show the progress meter\n"
+"Redis:\n"
+"  -r, --redis URL           add the counts to Redis: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB],\n"
+"                            unix:///PATH[?db=N] or HOST:PORT; password from REDISCLI_AUTH\n"
+"      --batch N             records per batch of line input (default 10000)\n"
+"      --ttl SECONDS         set this TTL on counters that have none (Redis 7)\n"
+"      --timeout-ms MS       connect and command timeout (default 5000)\n"
+"      --retries N           retries of a failed batch (default 5)\n"
+"      --checkpoint          exactly once: skip records at or below the stored checkpoint\n"
+"      --checkpoint-key KEY  hash of the checkpoints (default kincount:checkpoints)\n"
+"      --show-checkpoint STREAM/SHARD  print the stored sequence number and exit\n"
 "Errors:\n"
 "  -q, --quiet               no message per rejected item, only the summary\n"
 "      --dead-letter FILE    append every rejected item to FILE as a JSON line\n"
+"                            (redis:KEY: push it onto a Redis list with the batch)\n"
 "      --strict              stop at the first rejected item\n"
 "      --max-errors N        stop after N rejected items\n"
 "  -h, --help                this help\n"
@@ -534,12 +692,16 @@ template_error(const char *opt, const char *text, size_t col, const struct kc_er
 }
 
 enum {
-	OPT_DEAD_LETTER = 256, OPT_ESCAPE_VALUES, OPT_FLUSH_MS, OPT_LOCAL_TIME, OPT_MAX_ERRORS,
-	OPT_MAX_KEY_BYTES, OPT_MAX_RECORD_BYTES, OPT_MISSING, OPT_NO_PROGRESS, OPT_PREFIX,
-	OPT_PROGRESS, OPT_SHARD, OPT_STREAM, OPT_STRICT
+	OPT_BATCH = 256, OPT_CHECKPOINT, OPT_CHECKPOINT_KEY, OPT_DEAD_LETTER, OPT_ESCAPE_VALUES,
+	OPT_FLUSH_MS, OPT_LOCAL_TIME, OPT_MAX_ERRORS, OPT_MAX_KEY_BYTES, OPT_MAX_RECORD_BYTES,
+	OPT_MISSING, OPT_NO_PROGRESS, OPT_PREFIX, OPT_PROGRESS, OPT_RETRIES, OPT_SHARD,
+	OPT_SHOW_CHECKPOINT, OPT_STREAM, OPT_STRICT, OPT_TIMEOUT_MS, OPT_TTL
 };
 
 static const struct option longopts[] = {
+	{ "batch",		required_argument,	NULL, OPT_BATCH },
+	{ "checkpoint",		no_argument,		NULL, OPT_CHECKPOINT },
+	{ "checkpoint-key",	required_argument,	NULL, OPT_CHECKPOINT_KEY },
 	{ "count",		no_argument,		NULL, 'c' },
 	{ "dead-letter",	required_argument,	NULL, OPT_DEAD_LETTER },
 	{ "decode",		no_argument,		NULL, 'd' },
@@ -557,11 +719,16 @@ static const struct option longopts[] = {
 	{ "prefix",		required_argument,	NULL, OPT_PREFIX },
 	{ "progress",		no_argument,		NULL, OPT_PROGRESS },
 	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "redis",		required_argument,	NULL, 'r' },
+	{ "retries",		required_argument,	NULL, OPT_RETRIES },
 	{ "shard",		required_argument,	NULL, OPT_SHARD },
+	{ "show-checkpoint",	required_argument,	NULL, OPT_SHOW_CHECKPOINT },
 	{ "stats",		optional_argument,	NULL, 's' },
 	{ "stream",		required_argument,	NULL, OPT_STREAM },
 	{ "strict",		no_argument,		NULL, OPT_STRICT },
 	{ "time-field",		required_argument,	NULL, 't' },
+	{ "timeout-ms",		required_argument,	NULL, OPT_TIMEOUT_MS },
+	{ "ttl",		required_argument,	NULL, OPT_TTL },
 	{ "version",		no_argument,		NULL, 'V' },
 	{ "where",		required_argument,	NULL, 'w' },
 	{ NULL,			0,			NULL, 0 }
@@ -591,10 +758,12 @@ main(int argc, char *argv[])
 	struct run r = { 0 };
 	struct decode_opts dopt = { FMT_AUTO, 64 * 1024 * 1024, 0, NULL, NULL };
 	struct keys_opts kopt = { MISSING_EMPTY, NULL, 1024, 0, 0 };
-	struct sink_opts sopt = { SINK_KEYS, STDOUT_FILENO, 0 };
+	struct sink_opts sopt = { .kind = SINK_KEYS, .fd = STDOUT_FILENO };
 	struct decode_cb cb = { on_record_begin, on_event, on_record_end, on_doc_end };
+	struct redis_opts ropt = { 5000, 5, 0, "kincount:checkpoints", NULL };
 	struct texts keys = { 0 }, wheres = { 0 };
-	const char *time_field = NULL;
+	const char *time_field = NULL, *redis_url = NULL, *show_ckpt = NULL;
+	const char *redis_only = NULL;	/* a Redis option given, for the usage check */
 	struct kc_err err;
 	struct sigaction sa;
 	size_t col;
@@ -602,7 +771,8 @@ main(int argc, char *argv[])
 
 	r.progress = -1;
 	r.flush_ms = 1000;
-	while ((ch = getopt_long(argc, argv, "cdf:hk:qs::t:Vw:", longopts, NULL)) != -1) {
+	r.batch = 10000;
+	while ((ch = getopt_long(argc, argv, "cdf:hk:qr:s::t:Vw:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			count = 1;
@@ -638,6 +808,9 @@ main(int argc, char *argv[])
 		case 'q':
 			r.quiet = 1;
 			break;
+		case 'r':
+			redis_url = optarg;
+			break;
 		case 's':
 			if (optarg == NULL || strcmp(optarg, "text") == 0)
 				r.stats = STATS_TEXT;
@@ -657,8 +830,22 @@ main(int argc, char *argv[])
 		case 'w':
 			push(&wheres, optarg);
 			break;
+		case OPT_BATCH:
+			r.batch = number("--batch", optarg, 1, 100000000);
+			redis_only = "--batch";
+			break;
+		case OPT_CHECKPOINT:
+			r.checkpoint = 1;
+			redis_only = "--checkpoint";
+			break;
+		case OPT_CHECKPOINT_KEY:
+			ropt.ckpt_key = optarg;
+			redis_only = "--checkpoint-key";
+			break;
 		case OPT_DEAD_LETTER:
 			r.dead_letter = optarg;
+			if (strncmp(optarg, "redis:", 6) == 0)
+				r.dl_redis = ropt.dl_key = optarg + 6;
 			break;
 		case OPT_ESCAPE_VALUES:
 			kopt.escape = 1;
@@ -701,8 +888,16 @@ main(int argc, char *argv[])
 		case OPT_PROGRESS:
 			r.progress = 1;
 			break;
+		case OPT_RETRIES:
+			ropt.retries = (int)number("--retries", optarg, 0, 1000);
+			redis_only = "--retries";
+			break;
 		case OPT_SHARD:
 			dopt.shard = optarg;
+			break;
+		case OPT_SHOW_CHECKPOINT:
+			show_ckpt = optarg;
+			redis_only = "--show-checkpoint";
 			break;
 		case OPT_STREAM:
 			dopt.stream = optarg;
@@ -710,15 +905,50 @@ main(int argc, char *argv[])
 		case OPT_STRICT:
 			r.max_errors = 1;
 			break;
+		case OPT_TIMEOUT_MS:
+			ropt.timeout_ms = (int)number("--timeout-ms", optarg, 1, 3600000);
+			redis_only = "--timeout-ms";
+			break;
+		case OPT_TTL:
+			ropt.ttl = number("--ttl", optarg, 1, LLONG_MAX / 2);
+			redis_only = "--ttl";
+			break;
 		default:
 			usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (count && r.decode_only) {
-		warnx_("-c and -d cannot be used together");
+	if (count + r.decode_only + (redis_url != NULL) > 1) {
+		warnx_("-c, -d and -r cannot be used together");
 		usage();
+	}
+	if (redis_url == NULL && redis_only != NULL) {
+		warnx_("%s needs -r", redis_only);
+		usage();
+	}
+	if (redis_url == NULL && r.dl_redis != NULL) {
+		warnx_("--dead-letter redis:KEY needs -r");
+		usage();
+	}
+	if (r.dl_redis != NULL && *r.dl_redis == '\0') {
+		warnx_("--dead-letter redis: needs a key name");
+		usage();
+	}
+	if (r.checkpoint && (dopt.format == FMT_JSON || dopt.format == FMT_BASE64)) {
+		warnx_("--checkpoint needs sequence numbers: use -f auto, lambda, get-records "
+		    "or firehose");
+		usage();
+	}
+	if (r.checkpoint && dopt.format == FMT_GET_RECORDS && dopt.shard == NULL) {
+		warnx_("--checkpoint with get-records input needs --shard");
+		usage();
+	}
+	if (redis_url != NULL) {
+		if ((r.redis = redis_new(redis_url, &ropt, &err)) == NULL) {
+			warnx_("-r: %s", err.msg);
+			usage();
+		}
 	}
 
 	/* Templates first: every usage error is found before any input is read. */
@@ -742,13 +972,45 @@ main(int argc, char *argv[])
 	free(keys.v);
 	free(wheres.v);
 
-	if (r.dead_letter != NULL &&
+	if (r.dead_letter != NULL && r.dl_redis == NULL &&
 	    (r.dl = fopen(r.dead_letter, "ae")) == NULL) {
 		warnx_("%s: %s", r.dead_letter, strerror(errno));
 		return KC_IO;
 	}
-	sopt.kind = count ? SINK_COUNT : r.decode_only ? SINK_DECODE : SINK_KEYS;
+	if (r.redis != NULL) {
+		/* hiredis writes with plain write(2): a dead server must be an error, not a
+		 * silent death by SIGPIPE. */
+		signal(SIGPIPE, SIG_IGN);
+		if (redis_connect(r.redis, &err) == -1) {
+			warnx_("redis: %s", err.msg);
+			redis_free(r.redis);
+			return KC_SINK;
+		}
+		if (show_ckpt != NULL) {
+			struct buf v = { 0 };
+			int found, rc = KC_OK;
+			if (redis_hget(r.redis, ropt.ckpt_key, show_ckpt, strlen(show_ckpt), &v,
+			    &found, &err) == -1) {
+				warnx_("redis: %s", err.msg);
+				rc = KC_SINK;
+			} else if (found) {
+				fwrite(v.p, 1, v.len, stdout);
+				putchar('\n');
+			}
+			buf_free(&v);
+			redis_free(r.redis);
+			if (fflush(stdout) == EOF)
+				rc = KC_IO;
+			return rc;
+		}
+	}
+	sopt.kind = count ? SINK_COUNT : r.decode_only ? SINK_DECODE :
+	    r.redis ? SINK_REDIS : SINK_KEYS;
 	sopt.distinct = r.stats != STATS_NONE;
+	sopt.redis = r.redis;
+	sopt.ckpt_key = ropt.ckpt_key;
+	sopt.refused = on_refused;
+	sopt.arg = &r;
 	if ((r.sink = sink_new(&sopt)) == NULL ||
 	    (r.dec = decode_new(&dopt, r.pm, &cb, &r)) == NULL) {
 		warnx_("%s", strerror(ENOMEM));
@@ -805,6 +1067,7 @@ main(int argc, char *argv[])
 		worst(&r, KC_IO);
 	}
 	sink_free(r.sink);
+	redis_free(r.redis);
 	decode_free(r.dec);
 	tmpl_free(r.tmpl);
 	match_free(r.pm);

@@ -2,7 +2,8 @@
  * pieces, only up to the last commit; a rollback truncates the buffer.  The count table is
  * an open-addressing hash of 32-bit indices into an array of entries whose key bytes live in
  * fixed-size blocks, so growing it never copies keys; a rollback undoes the increments made
- * since the last commit, in reverse. */
+ * since the last commit, in reverse.  For Redis the same table holds one batch, handed to
+ * redis.c whole, with the checkpoints the batch moves. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +38,22 @@ struct table {
 	size_t		 nundo, capundo;
 };
 
+/* --checkpoint state of one stream/shard. */
+struct ckpt {
+	struct buf	 field;
+	struct buf	 stored;	/* in Redis, as this run last saw or left it */
+	struct buf	 batch;		/* highest sequence number in the open batch */
+	struct buf	 doc;		/* highest in the open document */
+	int		 has_stored, has_batch, has_doc;
+};
+
 struct sink {
 	struct sink_opts o;
+	struct ckpt	*ck;
+	size_t		 nck;
+	struct buf	 dl;		/* dead-letter lines for the batch, NUL-separated */
+	uint64_t	 sent;		/* counters sent to Redis (distinct keys per batch) */
+	struct kc_err	 rerr;
 	struct buf	 out;
 	size_t		 committed;	/* out[0, committed) may be written */
 	struct table	 t;
@@ -54,7 +69,8 @@ sink_new(const struct sink_opts *o)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->o = *o;
-	s->use_table = o->kind == SINK_COUNT || (o->distinct && o->kind == SINK_KEYS);
+	s->use_table = o->kind == SINK_COUNT || o->kind == SINK_REDIS ||
+	    (o->distinct && o->kind == SINK_KEYS);
 	if (buf_reserve(&s->out, WRITE_AT * 2) == -1) {
 		free(s);
 		return NULL;
@@ -73,6 +89,14 @@ sink_free(struct sink *s)
 		next = b->next;
 		free(b);
 	}
+	for (size_t i = 0; i < s->nck; i++) {
+		buf_free(&s->ck[i].field);
+		buf_free(&s->ck[i].stored);
+		buf_free(&s->ck[i].batch);
+		buf_free(&s->ck[i].doc);
+	}
+	free(s->ck);
+	buf_free(&s->dl);
 	free(s->t.e);
 	free(s->t.idx);
 	free(s->t.undo);
@@ -226,7 +250,7 @@ sink_add(struct sink *s, const char *k, size_t n)
 		s->err = ENOMEM;
 		return -1;
 	}
-	if (s->o.kind == SINK_COUNT)
+	if (s->o.kind == SINK_COUNT || s->o.kind == SINK_REDIS)
 		return 0;
 	if (buf_reserve(&s->out, n + 1) == -1) {
 		s->err = ENOMEM;
@@ -261,19 +285,233 @@ sink_rollback(struct sink *s, struct sink_mark m)
 		s->t.e[s->t.undo[--s->t.nundo]].count--;
 }
 
+void
+sink_abort(struct sink *s)
+{
+	sink_rollback(s, (struct sink_mark){ s->committed, 0 });
+	for (size_t i = 0; i < s->nck; i++)
+		s->ck[i].has_doc = 0;
+}
+
 int
 sink_commit(struct sink *s)
 {
 	s->committed = s->out.len;
 	s->t.nundo = 0;
-	if (s->committed >= WRITE_AT)
+	for (size_t i = 0; i < s->nck; i++) {
+		struct ckpt *c = &s->ck[i];
+		if (c->has_doc) {
+			c->batch.len = 0;
+			if (buf_add(&c->batch, c->doc.p, c->doc.len) == -1) {
+				s->err = ENOMEM;
+				return -1;
+			}
+			c->has_batch = 1;
+			c->has_doc = 0;
+		}
+	}
+	if (s->committed >= WRITE_AT && s->o.kind != SINK_REDIS)
 		return write_committed(s);
 	return 0;
+}
+
+/* ---- Redis --------------------------------------------------------------------------------- */
+
+/* Compare decimal sequence numbers of any length: by length, then bytewise. */
+static int
+seqcmp(const char *a, size_t an, const char *b, size_t bn)
+{
+	if (an != bn)
+		return an < bn ? -1 : 1;
+	return memcmp(a, b, an);
+}
+
+int
+sink_checkpoint(struct sink *s, struct text field, struct text seq)
+{
+	struct ckpt *c = NULL;
+	const struct buf *max;
+
+	for (size_t i = 0; i < s->nck; i++)
+		if (s->ck[i].field.len == field.n &&
+		    memcmp(s->ck[i].field.p, field.p, field.n) == 0) {
+			c = &s->ck[i];
+			break;
+		}
+	if (c == NULL) {
+		struct ckpt *nc = realloc(s->ck, (s->nck + 1) * sizeof(*nc));
+		if (nc == NULL) {
+			kc_errf(&s->rerr, "%s", strerror(ENOMEM));
+			return -1;
+		}
+		s->ck = nc;
+		c = &s->ck[s->nck++];
+		memset(c, 0, sizeof(*c));
+		if (buf_add(&c->field, field.p, field.n) == -1 ||
+		    redis_hget(s->o.redis, s->o.ckpt_key, field.p, field.n, &c->stored,
+		    &c->has_stored, &s->rerr) == -1) {
+			s->nck--;
+			buf_free(&c->field);
+			buf_free(&c->stored);
+			return -1;
+		}
+	}
+	max = c->has_doc ? &c->doc : c->has_batch ? &c->batch : c->has_stored ? &c->stored :
+	    NULL;
+	if (max != NULL && seqcmp(seq.p, seq.n, max->p, max->len) <= 0)
+		return 1;
+	c->doc.len = 0;
+	if (buf_add(&c->doc, seq.p, seq.n) == -1) {
+		kc_errf(&s->rerr, "%s", strerror(ENOMEM));
+		return -1;
+	}
+	c->has_doc = 1;
+	return 0;
+}
+
+int
+sink_dead_letter(struct sink *s, const char *line, size_t n)
+{
+	if (buf_add(&s->dl, line, n) == -1 || buf_addc(&s->dl, '\0') == -1) {
+		s->err = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+struct refusal {
+	struct sink	 *s;
+	const char	**key;
+	size_t		 *klen;
+	long long	 *count;
+};
+
+static void
+on_refused(void *arg, size_t i, const char *why)
+{
+	struct refusal *r = arg;
+
+	if (r->s->o.refused != NULL)
+		r->s->o.refused(r->s->o.arg, r->key[i], r->klen[i], r->count[i], why);
+}
+
+static void
+table_clear(struct table *t)
+{
+	struct block *b, *next;
+
+	t->n = 0;
+	t->nundo = 0;
+	if (t->idx != NULL)
+		memset(t->idx, 0, (t->mask + 1) * sizeof(*t->idx));
+	/* Keep one block of key storage for the next batch. */
+	if ((b = t->blocks) != NULL) {
+		for (b = b->next; b != NULL; b = next) {
+			next = b->next;
+			free(b);
+		}
+		t->blocks->next = NULL;
+		t->blocks->used = 0;
+	}
+}
+
+/* Apply the committed batch to Redis. */
+static int
+redis_flush(struct sink *s)
+{
+	struct rbatch b = { 0 };
+	struct refusal rf = { s, NULL, NULL, NULL };
+	struct text *ck = NULL, *dl = NULL;
+	size_t n = 0, nck = 0, ndl = 0, i;
+	int rc = -1;
+
+	if (s->t.nundo > 0)
+		return 0;	/* a document is open: wait for its end */
+	for (i = 0; i < s->nck; i++)
+		nck += s->ck[i].has_batch;
+	for (i = 0; i < s->dl.len; i++)
+		ndl += s->dl.p[i] == '\0';
+	for (i = 0; i < s->t.n; i++)
+		n += s->t.e[i].count != 0;
+	if (n == 0 && nck == 0 && ndl == 0) {
+		table_clear(&s->t);
+		return 0;
+	}
+	rf.key = malloc((n + 1) * sizeof(*rf.key));
+	rf.klen = malloc((n + 1) * sizeof(*rf.klen));
+	rf.count = malloc((n + 1) * sizeof(*rf.count));
+	ck = malloc((3 * nck + 1) * sizeof(*ck));	/* fields, then old, then new */
+	dl = malloc((ndl + 1) * sizeof(*dl));
+	if (rf.key == NULL || rf.klen == NULL || rf.count == NULL || ck == NULL || dl == NULL) {
+		kc_errf(&s->rerr, "%s", strerror(ENOMEM));
+		goto out;
+	}
+	n = 0;
+	for (i = 0; i < s->t.n; i++) {
+		if (s->t.e[i].count == 0)
+			continue;
+		rf.key[n] = s->t.e[i].key;
+		rf.klen[n] = s->t.e[i].len;
+		rf.count[n] = s->t.e[i].count;
+		n++;
+	}
+	for (i = 0, b.nck = 0; i < s->nck; i++) {
+		struct ckpt *c = &s->ck[i];
+		if (!c->has_batch)
+			continue;
+		ck[b.nck] = (struct text){ c->field.p, c->field.len };
+		ck[nck + b.nck] = (struct text){ c->has_stored ? c->stored.p : "",
+		    c->has_stored ? c->stored.len : 0 };
+		ck[2 * nck + b.nck] = (struct text){ c->batch.p, c->batch.len };
+		b.nck++;
+	}
+	for (i = 0, ndl = 0; i < s->dl.len; ) {
+		size_t len = strlen(s->dl.p + i);
+		dl[ndl++] = (struct text){ s->dl.p + i, len };
+		i += len + 1;
+	}
+	b.n = n;
+	b.key = rf.key;
+	b.klen = rf.klen;
+	b.count = rf.count;
+	b.ck_field = ck;
+	b.ck_old = ck + nck;
+	b.ck_new = ck + 2 * nck;
+	b.ndl = ndl;
+	b.dl = dl;
+	b.refused = on_refused;
+	b.arg = &rf;
+	if ((rc = redis_apply(s->o.redis, &b, &s->rerr)) == 0) {
+		s->sent += n;
+		for (i = 0; i < s->nck; i++) {
+			struct ckpt *c = &s->ck[i];
+			if (!c->has_batch)
+				continue;
+			c->stored.len = 0;
+			if (buf_add(&c->stored, c->batch.p, c->batch.len) == -1) {
+				kc_errf(&s->rerr, "%s", strerror(ENOMEM));
+				rc = -1;
+			}
+			c->has_stored = 1;
+			c->has_batch = 0;
+		}
+		s->dl.len = 0;
+		table_clear(&s->t);
+	}
+out:
+	free(rf.key);
+	free(rf.klen);
+	free(rf.count);
+	free(ck);
+	free(dl);
+	return rc;
 }
 
 int
 sink_flush(struct sink *s)
 {
+	if (s->o.kind == SINK_REDIS)
+		return redis_flush(s);
 	return write_committed(s);
 }
 
@@ -284,6 +522,8 @@ sink_finish(struct sink *s)
 	size_t n = 0;
 	char num[32];
 
+	if (s->o.kind == SINK_REDIS)
+		return redis_flush(s);
 	if (s->o.kind != SINK_COUNT)
 		return write_committed(s);
 	s->out.len = s->committed = 0;
@@ -321,6 +561,8 @@ sink_distinct(const struct sink *s)
 {
 	uint64_t n = 0;
 
+	if (s->o.kind == SINK_REDIS)
+		return s->sent;
 	for (size_t i = 0; i < s->t.n; i++)
 		if (s->t.e[i].count > 0)
 			n++;
@@ -331,4 +573,10 @@ int
 sink_errno(const struct sink *s)
 {
 	return s->err;
+}
+
+const char *
+sink_error(const struct sink *s)
+{
+	return s->err ? strerror(s->err) : s->rerr.msg;
 }

@@ -1,5 +1,5 @@
-/* Where the keys go: stdout (one per line), a count table printed at the end (-c), or, in a
- * later version, Redis.  Keys are added inside an open transaction that the caller commits at
+/* Where the keys go: stdout (one per line), a count table printed at the end (-c), or
+ * Redis counters, applied one batch at a time.  Keys are added inside an open transaction that the caller commits at
  * the end of each document, or rolls back to a mark when a record or document turns out to
  * be broken, so nothing of a rejected item is ever written or counted. */
 #ifndef KC_SINK_H
@@ -8,14 +8,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "redis.h"
 #include "util.h"
 
-enum sink_kind { SINK_KEYS, SINK_DECODE, SINK_COUNT };
+enum sink_kind { SINK_KEYS, SINK_DECODE, SINK_COUNT, SINK_REDIS };
 
 struct sink_opts {
-	int	 kind;		/* enum sink_kind */
-	int	 fd;		/* where output goes */
-	int	 distinct;	/* count distinct keys even when printing them */
+	int		 kind;		/* enum sink_kind */
+	int		 fd;		/* where output goes */
+	int		 distinct;	/* count distinct keys even when printing them */
+	struct redis	*redis;		/* SINK_REDIS; borrowed */
+	const char	*ckpt_key;	/* --checkpoint-key */
+	/* SINK_REDIS: a key the server refused, with its count and the server's reason. */
+	void		(*refused)(void *arg, const char *key, size_t len, long long count,
+			    const char *why);
+	void		*arg;
 };
 
 struct sink_mark {
@@ -30,16 +37,29 @@ void		 sink_free(struct sink *);
 /* Add one key (or, for SINK_DECODE, one payload).  Returns 0, or -1 (sink_error tells). */
 int		 sink_add(struct sink *, const char *, size_t);
 struct sink_mark sink_mark(const struct sink *);
+/* Undo the keys added since the mark (a rejected record). */
 void		 sink_rollback(struct sink *, struct sink_mark);
+/* Undo everything since the last commit, checkpoints included (a broken document). */
+void		 sink_abort(struct sink *);
 /* What was added so far is final; it may be written out from now on. */
 int		 sink_commit(struct sink *);
-/* Write out everything committed (input is idle, or it ended). */
+/* Write out everything committed (input is idle, or it ended); for Redis, apply the batch.
+ * Nothing happens while keys are added but not committed. */
 int		 sink_flush(struct sink *);
+
+/* --checkpoint: a record of stream/shard field with sequence number seq (a valid decimal).
+ * Returns 1 when it was applied before (a duplicate), 0 when it is new (it then moves the
+ * checkpoint with the batch), -1 when the stored checkpoint could not be read. */
+int		 sink_checkpoint(struct sink *, struct text field, struct text seq);
+/* --dead-letter redis:KEY: a line to push in the same step as the current batch. */
+int		 sink_dead_letter(struct sink *, const char *, size_t);
 /* End of input: -c prints its table; everything is written.  Returns 0 or -1. */
 int		 sink_finish(struct sink *);
 /* Distinct keys seen (when counted). */
 uint64_t	 sink_distinct(const struct sink *);
-/* After -1: the errno of the failed write (EPIPE: the reader went away). */
+/* After -1: the errno of the failed write (EPIPE: the reader went away), or 0 when Redis
+ * failed; sink_error() then says why. */
 int		 sink_errno(const struct sink *);
+const char	*sink_error(const struct sink *);
 
 #endif

@@ -248,6 +248,8 @@ const char *const kc_reason_name[R_NREASONS] = {
 	[R_MISSING] = "missing field",
 	[R_TIME] = "bad time",
 	[R_KEY] = "bad key",
+	[R_SEQ] = "bad sequence number",
+	[R_REFUSED] = "refused by Redis",
 };
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */

@@ -14,6 +14,12 @@ struct buf {
 	size_t	 cap;
 };
 
+/* Bytes with their length, borrowed. */
+struct text {
+	const char	*p;
+	size_t		 n;
+};
+
 /* An error message filled by a module and printed by kincount.c. */
 struct kc_err {
 	char	 msg[256];
@@ -60,6 +66,8 @@ enum kc_reason {
 	R_MISSING,		/* field is missing (--missing reject) */
 	R_TIME,			/* field is not a time */
 	R_KEY,			/* key has a control byte, or is too long */
+	R_SEQ,			/* bad sequence number (--checkpoint) */
+	R_REFUSED,		/* refused by Redis */
 	R_NREASONS
 };
 

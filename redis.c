@@ -1,0 +1,695 @@
+/* Redis, with hiredis 0.14.  Each batch is one EVALSHA of the script below: it checks the
+ * batch token (a batch that already landed is not applied again), checks that the stored
+ * checkpoints are where this run left them, runs one INCRBY per distinct key (a refused
+ * INCRBY writes nothing and is reported back), sets the TTLs, stores the checkpoints and the
+ * dead letters, and records the token for a day.  Redis runs a script atomically, and the
+ * `#!lua` first line makes an out-of-memory server refuse it before it starts, so a batch is
+ * applied whole or not at all.
+ *
+ * hiredis 0.14 keeps no timeout across reconnects and resends neither AUTH nor SELECT, so a
+ * lost connection is dropped and a new one made from scratch. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis.h>
+
+#include "redis.h"
+
+#define TOKEN_TTL	"86400"		/* a batch token is kept a day */
+#define BACKOFF_MS	100
+#define BACKOFF_MAX_MS	2000
+
+/* KEYS: token, checkpoint hash, dead-letter list, counters...
+ * ARGV: token TTL, counter TTL, F, F x (field, old, new), D, D x line, counts... */
+static const char script_body[] =
+"local nf = tonumber(ARGV[3])\n"
+"if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end\n"
+"local i = 4\n"
+"for f = 1, nf do\n"
+"  local cur = redis.call('HGET', KEYS[2], ARGV[i]) or ''\n"
+"  if cur ~= ARGV[i + 1] then return {2, ARGV[i], cur} end\n"
+"  i = i + 3\n"
+"end\n"
+"local nd = tonumber(ARGV[i])\n"
+"local dl = i + 1\n"
+"i = dl + nd\n"
+"local ttl = tonumber(ARGV[2])\n"
+"local out = {1}\n"
+"for k = 4, #KEYS do\n"
+"  local r = redis.pcall('INCRBY', KEYS[k], ARGV[i])\n"
+"  if type(r) == 'table' and r.err then\n"
+"    out[#out + 1] = k - 3\n"
+"    out[#out + 1] = r.err\n"
+"  elseif ttl > 0 then\n"
+"    redis.call('EXPIRE', KEYS[k], ttl, 'NX')\n"
+"  end\n"
+"  i = i + 1\n"
+"end\n"
+"for f = 0, nf - 1 do\n"
+"  redis.call('HSET', KEYS[2], ARGV[4 + 3 * f], ARGV[6 + 3 * f])\n"
+"end\n"
+"for d = dl, dl + nd - 1 do redis.call('RPUSH', KEYS[3], ARGV[d]) end\n"
+"redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])\n"
+"return out\n";
+
+struct redis {
+	struct redis_opts o;
+	char		*host;		/* or NULL for a unix socket */
+	int		 port;
+	char		*path;
+	char		*user;
+	char		*pass;
+	long		 db;
+
+	redisContext	*c;
+	int		 version;	/* major version of the server */
+	char		 sha[48];
+	char		 runid[33];
+	uint64_t	 batch;		/* batches applied */
+	uint64_t	 commands;
+
+	const char	**argv;		/* the EVALSHA being built */
+	size_t		 *argl;
+	size_t		  argc, argcap;
+	char		 *nums;		/* numbers as text, for argv */
+	size_t		  numlen, numcap;
+};
+
+static char *
+dupn(const char *p, size_t n)
+{
+	char *r = malloc(n + 1);
+
+	if (r != NULL) {
+		memcpy(r, p, n);
+		r[n] = '\0';
+	}
+	return r;
+}
+
+/* A random run id for the batch tokens. */
+static void
+make_runid(char out[33])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[16];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	struct timespec ts;
+
+	if (fd == -1 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b)) {
+		/* No /dev/urandom: time and pid still make collisions unlikely. */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t x = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^
+		    (uint64_t)getpid() << 32;
+		for (int i = 0; i < 16; i++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			b[i] = (unsigned char)(x >> 56);
+		}
+	}
+	if (fd != -1)
+		close(fd);
+	for (int i = 0; i < 16; i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[32] = '\0';
+}
+
+static int
+parse_db(const char *s, long *db)
+{
+	char *end;
+
+	errno = 0;
+	*db = strtol(s, &end, 10);
+	return *s == '\0' || *end != '\0' || errno != 0 || *db < 0 || *db > 100000 ? -1 : 0;
+}
+
+static int
+parse_port(const char *s, size_t n, int *port)
+{
+	long v = 0;
+
+	if (n == 0 || n > 5)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v < 1 || v > 65535)
+		return -1;
+	*port = (int)v;
+	return 0;
+}
+
+/* HOST[:PORT], with [v6] brackets allowed. */
+static int
+parse_hostport(struct redis *r, const char *s, size_t n, struct kc_err *err)
+{
+	const char *colon;
+	size_t hlen;
+
+	r->port = 6379;
+	if (n > 0 && s[0] == '[') {
+		const char *close = memchr(s, ']', n);
+		if (close == NULL)
+			goto bad;
+		r->host = dupn(s + 1, (size_t)(close - s) - 1);
+		hlen = (size_t)(close - s) + 1;
+		if (hlen < n && (s[hlen] != ':' || parse_port(s + hlen + 1, n - hlen - 1,
+		    &r->port) == -1))
+			goto bad;
+		return r->host ? 0 : -1;
+	}
+	colon = memchr(s, ':', n);
+	hlen = colon ? (size_t)(colon - s) : n;
+	if (hlen == 0)
+		goto bad;
+	if (colon != NULL && parse_port(colon + 1, n - hlen - 1, &r->port) == -1)
+		goto bad;
+	r->host = dupn(s, hlen);
+	return r->host ? 0 : -1;
+bad:
+	kc_errf(err, "bad host or port");
+	return -1;
+}
+
+static int
+parse_url(struct redis *r, const char *url, struct kc_err *err)
+{
+	const char *p, *at, *slash, *q;
+
+	if (strncmp(url, "unix://", 7) == 0) {
+		p = url + 7;
+		q = strchr(p, '?');
+		if (p[0] != '/') {
+			kc_errf(err, "unix:// needs an absolute path");
+			return -1;
+		}
+		r->path = dupn(p, q ? (size_t)(q - p) : strlen(p));
+		if (r->path == NULL)
+			return -1;
+		if (strlen(r->path) > 107) {
+			kc_errf(err, "socket path longer than 107 bytes");
+			return -1;
+		}
+		if (q != NULL && (strncmp(q, "?db=", 4) != 0 || parse_db(q + 4, &r->db) == -1)) {
+			kc_errf(err, "expected ?db=N after the socket path");
+			return -1;
+		}
+		return 0;
+	}
+	if (strncmp(url, "redis://", 8) != 0)
+		return parse_hostport(r, url, strlen(url), err);
+	p = url + 8;
+	slash = strchr(p, '/');
+	at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+	if (at != NULL) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+		if (colon != NULL) {
+			if (colon > p)
+				r->user = dupn(p, (size_t)(colon - p));
+			if (at > colon + 1)
+				r->pass = dupn(colon + 1, (size_t)(at - colon - 1));
+		} else if (at > p) {
+			r->user = dupn(p, (size_t)(at - p));
+		}
+		p = at + 1;
+	}
+	if (parse_hostport(r, p, slash ? (size_t)(slash - p) : strlen(p), err) == -1)
+		return -1;
+	if (slash != NULL && slash[1] != '\0' && parse_db(slash + 1, &r->db) == -1) {
+		kc_errf(err, "bad database number '%s'", slash + 1);
+		return -1;
+	}
+	return 0;
+}
+
+struct redis *
+redis_new(const char *url, const struct redis_opts *o, struct kc_err *err)
+{
+	struct redis *r;
+	const char *env;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		kc_errf(err, "%s", strerror(ENOMEM));
+		return NULL;
+	}
+	r->o = *o;
+	if (parse_url(r, url, err) == -1) {
+		redis_free(r);
+		return NULL;
+	}
+	if (r->pass == NULL && (env = getenv("REDISCLI_AUTH")) != NULL && *env != '\0')
+		r->pass = dupn(env, strlen(env));
+	make_runid(r->runid);
+	return r;
+}
+
+void
+redis_free(struct redis *r)
+{
+	if (r == NULL)
+		return;
+	if (r->c != NULL)
+		redisFree(r->c);
+	free(r->host);
+	free(r->path);
+	free(r->user);
+	if (r->pass != NULL) {
+		memset(r->pass, 0, strlen(r->pass));
+		free(r->pass);
+	}
+	free(r->argv);
+	free(r->argl);
+	free(r->nums);
+	free(r);
+}
+
+/* ---- commands ------------------------------------------------------------------------------ */
+
+enum failure { F_NONE, F_RETRY, F_FATAL, F_AUTH, F_NOSCRIPT };
+
+static void
+disconnect(struct redis *r)
+{
+	if (r->c != NULL)
+		redisFree(r->c);
+	r->c = NULL;
+}
+
+/* Classify an error reply. */
+static int
+reply_failure(const redisReply *rep)
+{
+	static const char *const retry[] = {
+		"LOADING", "BUSY", "OOM", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"
+	};
+	static const char *const auth[] = { "NOAUTH", "WRONGPASS", "NOPERM" };
+
+	if (strncmp(rep->str, "NOSCRIPT", 8) == 0)
+		return F_NOSCRIPT;
+	for (size_t i = 0; i < sizeof(retry) / sizeof(retry[0]); i++)
+		if (strncmp(rep->str, retry[i], strlen(retry[i])) == 0)
+			return F_RETRY;
+	for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++)
+		if (strncmp(rep->str, auth[i], strlen(auth[i])) == 0)
+			return F_AUTH;
+	if (strstr(rep->str, "invalid password") != NULL ||
+	    strstr(rep->str, "without any password configured") != NULL)
+		return F_AUTH;
+	return F_FATAL;
+}
+
+/* Run one command.  On failure returns NULL, fills err and sets *f; a dead connection is
+ * dropped. */
+static redisReply *
+command(struct redis *r, int argc, const char **argv, const size_t *argl, int *f,
+    struct kc_err *err)
+{
+	redisReply *rep;
+
+	r->commands++;
+	rep = redisCommandArgv(r->c, argc, argv, argl);
+	if (rep == NULL) {
+		kc_errf(err, "%s", r->c->err == REDIS_ERR_IO && (errno == EAGAIN ||
+		    errno == EWOULDBLOCK) ? "timed out" : r->c->errstr);
+		disconnect(r);
+		*f = F_RETRY;
+		return NULL;
+	}
+	if (rep->type == REDIS_REPLY_ERROR) {
+		kc_errf(err, "%s", rep->str);
+		*f = reply_failure(rep);
+		freeReplyObject(rep);
+		return NULL;
+	}
+	*f = F_NONE;
+	return rep;
+}
+
+static redisReply *
+command2(struct redis *r, const char *a, const char *b, int *f, struct kc_err *err)
+{
+	const char *argv[2] = { a, b };
+	size_t argl[2] = { strlen(a), b ? strlen(b) : 0 };
+
+	return command(r, b ? 2 : 1, argv, argl, f, err);
+}
+
+static int
+load_script(struct redis *r, int *f, struct kc_err *err)
+{
+	struct buf s = { 0 };
+	redisReply *rep;
+	const char *argv[3] = { "SCRIPT", "LOAD", NULL };
+	size_t argl[3] = { 6, 4, 0 };
+
+	/* Servers before 7.0 know no shebang; they run the script without the OOM check. */
+	if (r->version >= 7)
+		buf_add(&s, "#!lua\n", 6);
+	buf_add(&s, script_body, sizeof(script_body) - 1);
+	argv[2] = s.p;
+	argl[2] = s.len;
+	rep = command(r, 3, argv, argl, f, err);
+	buf_free(&s);
+	if (rep == NULL)
+		return -1;
+	if (rep->type != REDIS_REPLY_STRING || rep->len >= sizeof(r->sha)) {
+		kc_errf(err, "unexpected reply to SCRIPT LOAD");
+		*f = F_FATAL;
+		freeReplyObject(rep);
+		return -1;
+	}
+	memcpy(r->sha, rep->str, rep->len);
+	r->sha[rep->len] = '\0';
+	freeReplyObject(rep);
+	return 0;
+}
+
+/* One connection attempt: connect, timeout, AUTH, SELECT, version, script. */
+static int
+connect_once(struct redis *r, int *f, struct kc_err *err)
+{
+	struct timeval tv = { r->o.timeout_ms / 1000, (r->o.timeout_ms % 1000) * 1000 };
+	redisReply *rep;
+	char num[32];
+	const char *v;
+
+	disconnect(r);
+	r->c = r->path ? redisConnectUnixWithTimeout(r->path, tv) :
+	    redisConnectWithTimeout(r->host, r->port, tv);
+	if (r->c == NULL || r->c->err) {
+		kc_errf(err, "%s", r->c ? r->c->errstr : strerror(ENOMEM));
+		disconnect(r);
+		*f = F_RETRY;
+		return -1;
+	}
+	if (redisSetTimeout(r->c, tv) != REDIS_OK) {
+		kc_errf(err, "cannot set the timeout");
+		disconnect(r);
+		*f = F_RETRY;
+		return -1;
+	}
+	if (r->pass != NULL) {
+		const char *argv[3] = { "AUTH", r->user ? r->user : r->pass, r->pass };
+		size_t argl[3] = { 4, strlen(argv[1]), strlen(r->pass) };
+		if ((rep = command(r, r->user ? 3 : 2, argv, argl, f, err)) == NULL) {
+			if (*f == F_FATAL)
+				*f = F_AUTH;
+			return -1;
+		}
+		freeReplyObject(rep);
+	}
+	if (r->db != 0) {
+		snprintf(num, sizeof(num), "%ld", r->db);
+		if ((rep = command2(r, "SELECT", num, f, err)) == NULL)
+			return -1;
+		freeReplyObject(rep);
+	}
+	if ((rep = command2(r, "INFO", "server", f, err)) == NULL)
+		return -1;
+	v = rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_STATUS ?
+	    strstr(rep->str, "redis_version:") : NULL;
+	r->version = v ? (int)strtol(v + 14, NULL, 10) : 0;
+	if (r->o.ttl > 0 && r->version < 7) {
+		kc_errf(err, "--ttl needs Redis 7.0 or later (EXPIRE ... NX); the server is %.20s",
+		    v ? v + 14 : "older");
+		if (strchr(err->msg, '\r'))
+			*strchr(err->msg, '\r') = '\0';
+		freeReplyObject(rep);
+		*f = F_FATAL;
+		return -1;
+	}
+	freeReplyObject(rep);
+	return load_script(r, f, err);
+}
+
+static void
+pause_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/* Run step until it succeeds, retrying what can pass with exponential back-off. */
+static int
+with_retries(struct redis *r, int (*step)(struct redis *, const void *, int *,
+    struct kc_err *), const void *arg, struct kc_err *err)
+{
+	long backoff = BACKOFF_MS;
+	int f, tries = 0, noscript = 0;
+
+	for (;;) {
+		if ((r->c != NULL || connect_once(r, &f, err) == 0) && step(r, arg, &f, err) == 0)
+			return 0;
+		if (f == F_AUTH) {
+			char m[sizeof(err->msg)];
+			snprintf(m, sizeof(m), "authentication failed: %.200s", err->msg);
+			memcpy(err->msg, m, sizeof(m));
+			return -1;
+		}
+		if (f == F_NOSCRIPT && !noscript++) {
+			if (load_script(r, &f, err) == 0)
+				continue;
+		}
+		if (f == F_FATAL)
+			return -1;
+		if (tries++ >= r->o.retries) {
+			char m[sizeof(err->msg)];
+			snprintf(m, sizeof(m), "%.200s (after %d %s)", err->msg, r->o.retries,
+			    r->o.retries == 1 ? "retry" : "retries");
+			memcpy(err->msg, m, sizeof(m));
+			return -1;
+		}
+		disconnect(r);
+		pause_ms(backoff);
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+	}
+}
+
+static int
+nothing(struct redis *r, const void *arg, int *f, struct kc_err *err)
+{
+	(void)r, (void)arg, (void)err;
+	*f = F_NONE;
+	return 0;
+}
+
+int
+redis_connect(struct redis *r, struct kc_err *err)
+{
+	return with_retries(r, nothing, NULL, err);
+}
+
+/* ---- batches --------------------------------------------------------------------------------- */
+
+static int
+arg_add(struct redis *r, const char *p, size_t n)
+{
+	if (r->argc == r->argcap) {
+		size_t cap = r->argcap ? r->argcap * 2 : 256;
+		const char **na = realloc(r->argv, cap * sizeof(*na));
+		size_t *nl;
+		if (na == NULL)
+			return -1;
+		r->argv = na;
+		if ((nl = realloc(r->argl, cap * sizeof(*nl))) == NULL)
+			return -1;
+		r->argl = nl;
+		r->argcap = cap;
+	}
+	r->argv[r->argc] = p;
+	r->argl[r->argc++] = n;
+	return 0;
+}
+
+/* Numbers are formatted into r->nums first and pointed to afterwards, since nums may move
+ * while it grows; argv holds offsets (with p == NULL) until then. */
+static int
+arg_num(struct redis *r, long long v)
+{
+	char tmp[32];
+	int n = snprintf(tmp, sizeof(tmp), "%lld", v);
+
+	if (r->numlen + (size_t)n > r->numcap) {
+		size_t cap = r->numcap ? r->numcap * 2 : 4096;
+		while (cap < r->numlen + (size_t)n)
+			cap *= 2;
+		char *nn = realloc(r->nums, cap);
+		if (nn == NULL)
+			return -1;
+		r->nums = nn;
+		r->numcap = cap;
+	}
+	memcpy(r->nums + r->numlen, tmp, (size_t)n);
+	if (arg_add(r, NULL, (size_t)n) == -1)
+		return -1;
+	r->numlen += (size_t)n;
+	return 0;
+}
+
+static int
+build(struct redis *r, const struct rbatch *b, char *token, size_t tlen, char *numkeys,
+    size_t nklen)
+{
+	size_t off = 0;
+	int ok = 0;
+
+	r->argc = r->numlen = 0;
+	ok |= arg_add(r, "EVALSHA", 7);
+	ok |= arg_add(r, r->sha, strlen(r->sha));
+	ok |= arg_add(r, numkeys, nklen);
+	ok |= arg_add(r, token, tlen);
+	ok |= arg_add(r, r->o.ckpt_key, strlen(r->o.ckpt_key));
+	ok |= arg_add(r, r->o.dl_key ? r->o.dl_key : "kincount:dead-letters",
+	    r->o.dl_key ? strlen(r->o.dl_key) : 21);
+	for (size_t i = 0; i < b->n; i++)
+		ok |= arg_add(r, b->key[i], b->klen[i]);
+	ok |= arg_add(r, TOKEN_TTL, strlen(TOKEN_TTL));
+	ok |= arg_num(r, r->o.ttl);
+	ok |= arg_num(r, (long long)b->nck);
+	for (size_t i = 0; i < b->nck; i++) {
+		ok |= arg_add(r, b->ck_field[i].p, b->ck_field[i].n);
+		ok |= arg_add(r, b->ck_old[i].n ? b->ck_old[i].p : "", b->ck_old[i].n);
+		ok |= arg_add(r, b->ck_new[i].p, b->ck_new[i].n);
+	}
+	ok |= arg_num(r, (long long)b->ndl);
+	for (size_t i = 0; i < b->ndl; i++)
+		ok |= arg_add(r, b->dl[i].p, b->dl[i].n);
+	for (size_t i = 0; i < b->n; i++)
+		ok |= arg_num(r, b->count[i]);
+	if (ok != 0)
+		return -1;
+	/* Point the numbers into nums, now that it no longer moves. */
+	for (size_t i = 0; i < r->argc; i++) {
+		if (r->argv[i] == NULL) {
+			r->argv[i] = r->nums + off;
+			off += r->argl[i];
+		}
+	}
+	return 0;
+}
+
+struct apply {
+	const struct rbatch	*b;
+	uint64_t		 batch;
+};
+
+static int
+eval_step(struct redis *r, const void *arg, int *f, struct kc_err *err)
+{
+	const struct apply *a = arg;
+	const struct rbatch *b = a->b;
+	char token[96], numkeys[32];
+	int tlen, nklen;
+	redisReply *rep;
+
+	tlen = snprintf(token, sizeof(token), "kincount:batch:%s:%llu", r->runid,
+	    (unsigned long long)a->batch);
+	nklen = snprintf(numkeys, sizeof(numkeys), "%zu", b->n + 3);
+	if (build(r, b, token, (size_t)tlen, numkeys, (size_t)nklen) == -1) {
+		kc_errf(err, "%s", strerror(ENOMEM));
+		*f = F_FATAL;
+		return -1;
+	}
+	if ((rep = command(r, (int)r->argc, r->argv, r->argl, f, err)) == NULL)
+		return -1;
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+	    rep->element[0]->type != REDIS_REPLY_INTEGER) {
+		kc_errf(err, "unexpected reply to the batch script");
+		*f = F_FATAL;
+		freeReplyObject(rep);
+		return -1;
+	}
+	if (rep->element[0]->integer == 2) {
+		kc_errf(err, "the checkpoint of %.80s is at %.140s, not where this run left it: "
+		    "is another writer on this shard?",
+		    rep->elements > 1 ? rep->element[1]->str : "?",
+		    rep->elements > 2 && rep->element[2]->len ? rep->element[2]->str : "nothing");
+		*f = F_FATAL;
+		freeReplyObject(rep);
+		return -1;
+	}
+	if (rep->element[0]->integer == 1 && b->refused != NULL) {
+		for (size_t i = 1; i + 1 < rep->elements; i += 2) {
+			const redisReply *k = rep->element[i], *e = rep->element[i + 1];
+			if (k->type == REDIS_REPLY_INTEGER && k->integer >= 1 &&
+			    (size_t)k->integer <= b->n)
+				b->refused(b->arg, (size_t)k->integer - 1,
+				    e->type == REDIS_REPLY_STRING ? e->str : "refused");
+		}
+	}
+	freeReplyObject(rep);
+	return 0;
+}
+
+int
+redis_apply(struct redis *r, const struct rbatch *b, struct kc_err *err)
+{
+	struct apply a = { b, r->batch + 1 };
+
+	if (with_retries(r, eval_step, &a, err) == -1)
+		return -1;
+	r->batch++;
+	return 0;
+}
+
+struct hget {
+	const char	*key, *field;
+	size_t		 flen;
+	struct buf	*out;
+	int		*found;
+};
+
+static int
+hget_step(struct redis *r, const void *arg, int *f, struct kc_err *err)
+{
+	const struct hget *h = arg;
+	const char *argv[3] = { "HGET", h->key, h->field };
+	size_t argl[3] = { 4, strlen(h->key), h->flen };
+	redisReply *rep;
+
+	if ((rep = command(r, 3, argv, argl, f, err)) == NULL)
+		return -1;
+	h->out->len = 0;
+	*h->found = rep->type == REDIS_REPLY_STRING;
+	if (*h->found && buf_add(h->out, rep->str, rep->len) == -1) {
+		kc_errf(err, "%s", strerror(ENOMEM));
+		*f = F_FATAL;
+		freeReplyObject(rep);
+		return -1;
+	}
+	freeReplyObject(rep);
+	return 0;
+}
+
+int
+redis_hget(struct redis *r, const char *key, const char *field, size_t flen, struct buf *out,
+    int *found, struct kc_err *err)
+{
+	struct hget h = { key, field, flen, out, found };
+
+	return with_retries(r, hget_step, &h, err);
+}
+
+uint64_t
+redis_commands(const struct redis *r)
+{
+	return r->commands;
+}
+
+uint64_t
+redis_batches(const struct redis *r)
+{
+	return r->batch;
+}

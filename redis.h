@@ -1,0 +1,58 @@
+/* The Redis connection: URL parsing, connecting with AUTH and SELECT, and applying one batch
+ * of counts atomically with a server-side Lua script, retrying with back-off on the failures
+ * that can pass (lost connection, timeouts, LOADING, BUSY, OOM) without ever counting a batch
+ * twice. */
+#ifndef KC_REDIS_H
+#define KC_REDIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct redis_opts {
+	int		 timeout_ms;
+	int		 retries;
+	long long	 ttl;		/* 0: none */
+	const char	*ckpt_key;	/* checkpoint hash */
+	const char	*dl_key;	/* dead-letter list, or NULL */
+};
+
+/* One batch.  Arrays are borrowed for the call. */
+struct rbatch {
+	size_t		  n;		/* counters */
+	const char	**key;
+	const size_t	 *klen;
+	const long long	 *count;
+	size_t		  nck;		/* checkpoint fields */
+	const struct text *ck_field, *ck_old, *ck_new;
+	size_t		  ndl;		/* dead-letter lines for --dead-letter redis:KEY */
+	const struct text *dl;
+	/* Called for each counter the server refused, with its error. */
+	void		(*refused)(void *arg, size_t i, const char *why);
+	void		 *arg;
+};
+
+struct redis;
+
+/* Parse the URL (password from REDISCLI_AUTH when the URL has none).  NULL with err filled
+ * when the URL is malformed; nothing is connected yet. */
+struct redis	*redis_new(const char *url, const struct redis_opts *, struct kc_err *);
+void		 redis_free(struct redis *);
+
+/* Connect now (with the retries), so that a wrong address or password shows before any
+ * input is read.  Returns 0, or -1 with err filled. */
+int		 redis_connect(struct redis *, struct kc_err *);
+
+/* Apply one batch.  Returns 0 when it is applied (or had already been, by an earlier attempt
+ * of the same batch), -1 with err filled when it could not be. */
+int		 redis_apply(struct redis *, const struct rbatch *, struct kc_err *);
+
+/* The value of field in hash key; *found = 0 when there is none. */
+int		 redis_hget(struct redis *, const char *key, const char *field, size_t flen,
+		    struct buf *out, int *found, struct kc_err *);
+
+uint64_t	 redis_commands(const struct redis *);
+uint64_t	 redis_batches(const struct redis *);
+
+#endif

@@ -111,6 +111,7 @@ struct decoder {
 	struct rec		 rec;
 	size_t			 rec_end;	/* end of the envelope record being reported */
 	int			 cur_env;	/* the current record is an envelope record */
+	int			 record_open;	/* record_begin called, record_end not yet */
 	struct text		 cur_raw;	/* else its data as it came */
 	struct buf		 doc_arn, doc_region;
 	struct recmeta		 meta;
@@ -371,11 +372,25 @@ rec_clear(struct rec *r, size_t start)
 /* ---- reporting ------------------------------------------------------------------------- */
 
 static void
+record_begin(struct decoder *d)
+{
+	d->record_open = 1;
+	d->cb.record_begin(d->arg, &d->meta);
+}
+
+static void
+record_end(struct decoder *d, const struct reject *r)
+{
+	d->record_open = 0;
+	d->cb.record_end(d->arg, &d->meta, r);
+}
+
+static void
 reject_record(struct decoder *d, enum kc_reason why, const char *msg, struct text data)
 {
 	struct reject r = { why, msg, data };
 
-	d->cb.record_end(d->arg, &d->meta, &r);
+	record_end(d, &r);
 }
 
 static void
@@ -482,7 +497,7 @@ record_finish(struct decoder *d, size_t end)
 	d->item = r->start;
 	d->cur_env = 1;
 	d->rec_end = end;
-	d->cb.record_begin(d->arg, &d->meta);
+	record_begin(d);
 	if (d->stop)
 		return;
 	switch (r->data) {
@@ -490,7 +505,7 @@ record_finish(struct decoder *d, size_t end)
 		if ((why = payload_parse(d, &msg)) != 0)
 			reject_record(d, why, msg, record_data(d, end));
 		else if (!d->stop)
-			d->cb.record_end(d->arg, &d->meta, NULL);
+			record_end(d, NULL);
 		break;
 	case DATA_NONE:
 		reject_record(d, R_RECORD, "record has no data", record_data(d, end));
@@ -619,7 +634,7 @@ json_record_begin(struct jp *jp)
 	d->item = d->doc_start;
 	d->cur_env = 0;
 	d->cur_raw = trimmed(&d->in, d->doc_start, jp_off(jp));
-	d->cb.record_begin(d->arg, &d->meta);
+	record_begin(d);
 }
 
 static int
@@ -655,7 +670,7 @@ on_scalar(struct jp *jp, int type, const char *p, size_t n)
 		d->item = jp_off(jp);
 		d->cur_env = 0;
 		d->cur_raw = (struct text){ p, n };
-		d->cb.record_begin(d->arg, &d->meta);
+		record_begin(d);
 		if (!d->stop)
 			reject_record(d, R_RECORD, "record is not an object",
 			    (struct text){ p, n });
@@ -817,7 +832,7 @@ on_close(struct jp *jp)
 			if (!d->stop) {
 				event_emit(d, jp->text, l->start, end);
 				if (!d->stop)
-					d->cb.record_end(d->arg, &d->meta, NULL);
+					record_end(d, NULL);
 			}
 		}
 		break;
@@ -827,7 +842,7 @@ on_close(struct jp *jp)
 				reject_record(d, R_NOT_OBJECT, "payload is not a JSON object",
 				    trimmed(&d->in, d->doc_start, end));
 			else
-				d->cb.record_end(d->arg, &d->meta, NULL);
+				record_end(d, NULL);
 		}
 		break;
 	case ROLE_RECORD:
@@ -837,7 +852,7 @@ on_close(struct jp *jp)
 			d->item = l->start;
 			d->cur_env = 0;
 			d->cur_raw = trimmed(&d->in, l->start, end);
-			d->cb.record_begin(d->arg, &d->meta);
+			record_begin(d);
 			if (!d->stop)
 				reject_record(d, R_RECORD, "record is not an object",
 				    trimmed(&d->in, l->start, end));
@@ -1044,7 +1059,7 @@ decode_begin(struct decoder *d, const char *name)
 	d->name = name;
 	d->in.len = d->pos = d->doc_start = d->item = d->line_pos = 0;
 	d->line = 1;
-	d->sniffed = d->skipping = d->lines_mode = 0;
+	d->sniffed = d->skipping = d->lines_mode = d->record_open = 0;
 	d->doc_arn.len = d->doc_region.len = 0;
 	if (d->top->depth != 0 || d->top->doc_open)
 		jp_reset(d->top);
@@ -1095,7 +1110,7 @@ base64_line(struct decoder *d, size_t from, size_t to)
 	d->item = (size_t)(line.p - d->in.p);
 	d->cur_env = 0;
 	d->cur_raw = line;
-	d->cb.record_begin(d->arg, &d->meta);
+	record_begin(d);
 	if (d->stop)
 		return;
 	st = decode_data(d, line.p, line.n);
@@ -1103,7 +1118,7 @@ base64_line(struct decoder *d, size_t from, size_t to)
 		if ((why = payload_parse(d, &msg)) != 0)
 			reject_record(d, why, msg, line);
 		else if (!d->stop)
-			d->cb.record_end(d->arg, &d->meta, NULL);
+			record_end(d, NULL);
 	} else if (st == DATA_BASE64)
 		reject_record(d, R_BASE64, "invalid base64", line);
 	else
@@ -1188,13 +1203,15 @@ found:
 	if (jp->doc_env || (d->em && d->o.format != FMT_AUTO)) {
 		doc_end(d, &r, 0);
 	} else {
-		/* A json-format document is a record. */
-		meta_clear(d);
-		d->cur_env = 0;
-		d->cur_raw = r.data;
-		d->cb.record_begin(d->arg, &d->meta);
+		/* A json-format document is a record (begun already if it is an array). */
+		if (!d->record_open) {
+			meta_clear(d);
+			d->cur_env = 0;
+			d->cur_raw = r.data;
+			record_begin(d);
+		}
 		if (!d->stop) {
-			d->cb.record_end(d->arg, &d->meta, &r);
+			record_end(d, &r);
 			if (!d->stop)
 				doc_end(d, NULL, 0);
 		}

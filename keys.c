@@ -248,9 +248,6 @@ placeholder(struct tmpl_set *s, struct tmpl *t, const char *str, size_t n, size_
 		if ((p = part_new(t, P_SLOT)) == NULL ||
 		    (p->path = dup_n(str + j, used)) == NULL)
 			goto oom;
-		/* Paths as written, without a leading '.', for messages. */
-		if (p->path[0] == '.')
-			memmove(p->path, p->path + 1, used);
 		p->node = node;
 		j += used;
 	}
@@ -413,7 +410,7 @@ tmpl_set_time_field(struct tmpl_set *s, const char *str, size_t *col, struct kc_
 		return -1;
 	}
 	free(s->time_path);
-	if ((s->time_path = dup_n(str[0] == '.' ? str + 1 : str, n)) == NULL) {
+	if ((s->time_path = dup_n(str, n)) == NULL) {
 		*col = 1;
 		kc_errf(err, "out of memory");
 		return -1;

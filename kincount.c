@@ -54,10 +54,12 @@ struct run {
 	struct sink		*sink;
 	FILE			*dl;
 
-	const char		*name;		/* current input, as shown */
+	const char		*name;		/* current input, as shown (escaped) */
+	struct buf		 shown;
 	int			 status;
 	int			 stopping;	/* stop reading: --strict, --max-errors, I/O */
 	int			 quiet_exit;	/* the reader of stdout went away */
+	int			 sink_dead;	/* the output failed: write nothing more */
 
 	/* the record being read */
 	int			 in_record;
@@ -121,6 +123,16 @@ elapsed(const struct run *r)
 	    (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
 }
 
+/* Escape a name given by the user for a message: no raw control bytes on the terminal. */
+static const char *
+shown(struct buf *b, const char *name)
+{
+	b->len = 0;
+	if (buf_add_escaped(b, name, strlen(name)) == -1 || buf_addc(b, '\0') == -1)
+		return "?";
+	return b->p;
+}
+
 /* ---- progress ------------------------------------------------------------------------- */
 
 static void
@@ -177,7 +189,7 @@ dead_letter_put(struct run *r, json_t *o)
 	json_decref(o);
 	r->dl_dirty = 1;
 	if (!ok) {
-		warnx_("%s: %s", r->dead_letter, strerror(errno ? errno : ENOMEM));
+		warnx_("%s: %s", shown(&r->line, r->dead_letter), strerror(errno ? errno : ENOMEM));
 		worst(r, KC_IO);
 		r->stopping = 1;
 		decode_stop(r->dec);
@@ -196,7 +208,7 @@ dead_letter(struct run *r, const char *msg, long line, long long recno,
 		return;
 	o = json_object();
 	json_object_set_new(o, "reason", json_stringn_nocheck(msg, strlen(msg)));
-	buf_add_escaped(&b, r->name, strlen(r->name));
+	buf_add(&b, r->name, strlen(r->name));
 	snprintf(src, sizeof(src), ":%ld", line);
 	buf_add(&b, src, strlen(src));
 	json_object_set_new(o, "source", json_stringn_nocheck(b.p, b.len));
@@ -205,7 +217,7 @@ dead_letter(struct run *r, const char *msg, long line, long long recno,
 	    json_stringn(m->seq.p, m->seq.n) : json_null());
 	json_object_set_new(o, "partition_key", m != NULL && m->pk.n > 0 ?
 	    json_stringn(m->pk.p, m->pk.n) : json_null());
-	if (utf8_valid(data.p, data.n) && memchr(data.p, '\0', data.n) == NULL) {
+	if (utf8_valid(data.p, data.n)) {
 		json_object_set_new(o, "data", json_stringn(data.p, data.n));
 	} else {
 		b.len = 0;
@@ -247,7 +259,7 @@ reject(struct run *r, enum kc_reason why, const char *msg, long long recno,
 	if (count_rejected(r, why)) {
 		r->line.len = 0;
 		buf_add(&r->line, "kincount: ", 10);
-		buf_add_escaped(&r->line, r->name, strlen(r->name));
+		buf_add(&r->line, r->name, strlen(r->name));
 		snprintf(num, sizeof(num), ":%ld: ", line);
 		buf_add(&r->line, num, strlen(num));
 		if (recno > 0) {
@@ -301,6 +313,25 @@ on_refused(void *arg, const char *key, size_t len, long long count, const char *
 
 /* ---- decoder callbacks -------------------------------------------------------------------- */
 
+/* Redis could not take a batch (or the connection before the first one). */
+static void
+redis_failed(struct run *r, const char *why)
+{
+	unsigned long long n = redis_batches(r->redis);
+	int retries = redis_retries(r->redis);
+
+	if (redis_auth_failed(r->redis))
+		warnx_("redis: authentication failed: %s", why);
+	else if (retries > 0)
+		warnx_("redis: batch %llu not applied after %d %s: %s (%llu %s applied)", n + 1,
+		    retries, retries == 1 ? "retry" : "retries", why, n,
+		    n == 1 ? "batch" : "batches");
+	else
+		warnx_("redis: batch %llu not applied: %s (%llu %s applied)", n + 1, why, n,
+		    n == 1 ? "batch" : "batches");
+	worst(r, KC_SINK);
+}
+
 static void
 sink_failed(struct run *r)
 {
@@ -313,12 +344,9 @@ sink_failed(struct run *r)
 		return;
 	}
 	progress_erase(r);
+	r->sink_dead = 1;
 	if (r->redis != NULL && e == 0) {
-		warnx_("redis: batch %llu not applied: %s (%llu %s applied)",
-		    (unsigned long long)redis_batches(r->redis) + 1, sink_error(r->sink),
-		    (unsigned long long)redis_batches(r->redis),
-		    redis_batches(r->redis) == 1 ? "batch" : "batches");
-		worst(r, KC_SINK);
+		redis_failed(r, sink_error(r->sink));
 		return;
 	}
 	warnx_("stdout: %s", strerror(e));
@@ -331,7 +359,7 @@ apply_batch(struct run *r)
 {
 	if (r->dl != NULL && r->dl_dirty) {
 		if (fflush(r->dl) == EOF || fsync(fileno(r->dl)) == -1) {
-			warnx_("%s: %s", r->dead_letter, strerror(errno));
+			warnx_("%s: %s", shown(&r->line, r->dead_letter), strerror(errno));
 			worst(r, KC_IO);
 			r->stopping = 1;
 			decode_stop(r->dec);
@@ -364,9 +392,9 @@ checkpoint_new(struct run *r, const struct recmeta *m)
 
 	if (!valid_seq(m->seq) || m->shard.n == 0) {
 		r->skip_record = 1;
-		reject(r, R_SEQ, m->seq.n == 0 ? "record has no sequence number" :
-		    m->shard.n == 0 ? "record has no shard id (use --shard)" :
-		    "bad sequence number", r->recno, m, decode_record_data(r->dec));
+		reject(r, R_SEQ, m->shard.n == 0 && m->seq.n > 0 ?
+		    "record has no shard id (use --shard)" : "bad sequence number", r->recno, m,
+		    decode_record_data(r->dec));
 		return 0;
 	}
 	buf_add(&field, m->stream.p, m->stream.n);
@@ -490,7 +518,7 @@ read_input(struct run *r, const char *path)
 	ssize_t n;
 	int idle = 0;
 
-	r->name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+	r->name = strcmp(path, "-") == 0 ? "<stdin>" : shown(&r->shown, path);
 	if ((in = input_open(path, &err)) == NULL) {
 		progress_erase(r);
 		warnx_("%s: %s", r->name, err.msg);
@@ -955,7 +983,8 @@ main(int argc, char *argv[])
 	if ((r.pm = match_new()) == NULL ||
 	    (r.tmpl = tmpl_new(&kopt, r.pm)) == NULL) {
 		warnx_("%s", strerror(ENOMEM));
-		return KC_IO;
+		r.status = KC_IO;
+		goto done;
 	}
 	for (size_t i = 0; i < keys.n; i++)
 		if (tmpl_add_key(r.tmpl, keys.v[i], &col, &err) == -1)
@@ -967,41 +996,40 @@ main(int argc, char *argv[])
 		template_error("--time-field", time_field, col, &err);
 	if (tmpl_finish(r.tmpl, &err) == -1) {
 		warnx_("%s", err.msg);
-		return KC_USAGE;
+		r.status = KC_USAGE;
+		goto done;
 	}
-	free(keys.v);
-	free(wheres.v);
 
 	if (r.dead_letter != NULL && r.dl_redis == NULL &&
 	    (r.dl = fopen(r.dead_letter, "ae")) == NULL) {
-		warnx_("%s: %s", r.dead_letter, strerror(errno));
-		return KC_IO;
+		warnx_("%s: %s", shown(&r.line, r.dead_letter), strerror(errno));
+		r.status = KC_IO;
+		goto done;
 	}
 	if (r.redis != NULL) {
 		/* hiredis writes with plain write(2): a dead server must be an error, not a
 		 * silent death by SIGPIPE. */
 		signal(SIGPIPE, SIG_IGN);
 		if (redis_connect(r.redis, &err) == -1) {
-			warnx_("redis: %s", err.msg);
-			redis_free(r.redis);
-			return KC_SINK;
+			redis_failed(&r, err.msg);
+			goto done;
 		}
 		if (show_ckpt != NULL) {
 			struct buf v = { 0 };
-			int found, rc = KC_OK;
+			int found;
 			if (redis_hget(r.redis, ropt.ckpt_key, show_ckpt, strlen(show_ckpt), &v,
 			    &found, &err) == -1) {
-				warnx_("redis: %s", err.msg);
-				rc = KC_SINK;
+				redis_failed(&r, err.msg);
 			} else if (found) {
 				fwrite(v.p, 1, v.len, stdout);
 				putchar('\n');
 			}
 			buf_free(&v);
-			redis_free(r.redis);
-			if (fflush(stdout) == EOF)
-				rc = KC_IO;
-			return rc;
+			if (fflush(stdout) == EOF) {
+				warnx_("stdout: %s", strerror(errno));
+				worst(&r, KC_IO);
+			}
+			goto done;
 		}
 	}
 	sopt.kind = count ? SINK_COUNT : r.decode_only ? SINK_DECODE :
@@ -1014,7 +1042,8 @@ main(int argc, char *argv[])
 	if ((r.sink = sink_new(&sopt)) == NULL ||
 	    (r.dec = decode_new(&dopt, r.pm, &cb, &r)) == NULL) {
 		warnx_("%s", strerror(ENOMEM));
-		return KC_IO;
+		r.status = KC_IO;
+		goto done;
 	}
 
 	memset(&sa, 0, sizeof(sa));
@@ -1054,10 +1083,10 @@ main(int argc, char *argv[])
 		read_input(&r, argv[i]);
 
 	progress_erase(&r);
-	if (!r.quiet_exit && sink_finish(r.sink) == -1)
+	if (!r.quiet_exit && !r.sink_dead && sink_finish(r.sink) == -1)
 		sink_failed(&r);
 	if (r.dl != NULL && fclose(r.dl) == EOF) {
-		warnx_("%s: %s", r.dead_letter, strerror(errno));
+		warnx_("%s: %s", shown(&r.line, r.dead_letter), strerror(errno));
 		worst(&r, KC_IO);
 	}
 	summary(&r);
@@ -1066,12 +1095,18 @@ main(int argc, char *argv[])
 		warnx_("stdout: %s", strerror(errno));
 		worst(&r, KC_IO);
 	}
+done:
+	if (r.dl != NULL && r.sink == NULL)
+		fclose(r.dl);
+	free(keys.v);
+	free(wheres.v);
 	sink_free(r.sink);
 	redis_free(r.redis);
 	decode_free(r.dec);
 	tmpl_free(r.tmpl);
 	match_free(r.pm);
 	buf_free(&r.line);
+	buf_free(&r.shown);
 	if (got_signal)
 		return 128 + got_signal;
 	return r.status;

@@ -72,6 +72,8 @@ struct redis {
 	char		 sha[48];
 	char		 runid[33];
 	uint64_t	 batch;		/* batches applied */
+	int		 retried;	/* retries before the last failure */
+	int		 auth_failed;
 	uint64_t	 commands;
 
 	const char	**argv;		/* the EVALSHA being built */
@@ -449,13 +451,12 @@ with_retries(struct redis *r, int (*step)(struct redis *, const void *, int *,
 	long backoff = BACKOFF_MS;
 	int f, tries = 0, noscript = 0;
 
+	r->retried = r->auth_failed = 0;
 	for (;;) {
 		if ((r->c != NULL || connect_once(r, &f, err) == 0) && step(r, arg, &f, err) == 0)
 			return 0;
 		if (f == F_AUTH) {
-			char m[sizeof(err->msg)];
-			snprintf(m, sizeof(m), "authentication failed: %.200s", err->msg);
-			memcpy(err->msg, m, sizeof(m));
+			r->auth_failed = 1;
 			return -1;
 		}
 		if (f == F_NOSCRIPT && !noscript++) {
@@ -464,13 +465,9 @@ with_retries(struct redis *r, int (*step)(struct redis *, const void *, int *,
 		}
 		if (f == F_FATAL)
 			return -1;
-		if (tries++ >= r->o.retries) {
-			char m[sizeof(err->msg)];
-			snprintf(m, sizeof(m), "%.200s (after %d %s)", err->msg, r->o.retries,
-			    r->o.retries == 1 ? "retry" : "retries");
-			memcpy(err->msg, m, sizeof(m));
+		if (tries >= r->o.retries)
 			return -1;
-		}
+		r->retried = ++tries;
 		disconnect(r);
 		pause_ms(backoff);
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
@@ -692,4 +689,16 @@ uint64_t
 redis_batches(const struct redis *r)
 {
 	return r->batch;
+}
+
+int
+redis_retries(const struct redis *r)
+{
+	return r->retried;
+}
+
+int
+redis_auth_failed(const struct redis *r)
+{
+	return r->auth_failed;
 }

@@ -54,5 +54,9 @@ int		 redis_hget(struct redis *, const char *key, const char *field, size_t flen
 
 uint64_t	 redis_commands(const struct redis *);
 uint64_t	 redis_batches(const struct redis *);
+/* After a failure: the retries it took (0: not retried), and whether the server refused
+ * the credentials. */
+int		 redis_retries(const struct redis *);
+int		 redis_auth_failed(const struct redis *);
 
 #endif

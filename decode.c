@@ -62,9 +62,11 @@ struct jp {
 	struct level		 lv[MAX_DEPTH + 1];
 };
 
+/* A captured value: where it lies in the parsed text (direct), or in the arena. */
 struct slotval {
-	size_t	 off, n;
-	int	 type;
+	const char	*direct;
+	size_t		 off, n;
+	int		 type;
 };
 
 enum data_state { DATA_NONE, DATA_OK, DATA_TYPE, DATA_BASE64, DATA_LARGE };
@@ -122,7 +124,11 @@ static struct text record_data(struct decoder *, size_t);
 
 /* ---- base64 ---------------------------------------------------------------------------- */
 
+/* b64val: the 6-bit value of each character, 0xff outside the alphabet.  b64q[k]: the same
+ * value already shifted into place for position k of a quad, with the top byte set outside
+ * the alphabet, so a quad is decoded and checked with four loads and one test. */
 static unsigned char b64val[256];
+static uint32_t b64q[4][256];
 
 static void
 b64_init(void)
@@ -131,8 +137,17 @@ b64_init(void)
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 	memset(b64val, 0xff, sizeof(b64val));
-	for (int i = 0; i < 64; i++)
-		b64val[(unsigned char)tab[i]] = (unsigned char)i;
+	for (int k = 0; k < 4; k++)
+		for (int c = 0; c < 256; c++)
+			b64q[k][c] = 0xff000000u;
+	for (int i = 0; i < 64; i++) {
+		unsigned char c = (unsigned char)tab[i];
+		b64val[c] = (unsigned char)i;
+		b64q[0][c] = (uint32_t)i << 18;
+		b64q[1][c] = (uint32_t)i << 12;
+		b64q[2][c] = (uint32_t)i << 6;
+		b64q[3][c] = (uint32_t)i;
+	}
 }
 
 /* Strict RFC 4648 decoding in one pass: standard alphabet, length a multiple of 4, one or two
@@ -144,7 +159,7 @@ b64_decode(const char *s, size_t n, unsigned char *out)
 	const unsigned char *p = (const unsigned char *)s;
 	unsigned char *o = out;
 	size_t full, i;
-	unsigned a, b, c, d;
+	unsigned a, b, c;
 
 	if (n % 4 != 0)
 		return -1;
@@ -152,15 +167,13 @@ b64_decode(const char *s, size_t n, unsigned char *out)
 		return 0;
 	full = p[n - 1] == '=' ? n - 4 : n;
 	for (i = 0; i < full; i += 4) {
-		a = b64val[p[i]];
-		b = b64val[p[i + 1]];
-		c = b64val[p[i + 2]];
-		d = b64val[p[i + 3]];
-		if ((a | b | c | d) & 0xc0)
+		uint32_t x = b64q[0][p[i]] | b64q[1][p[i + 1]] | b64q[2][p[i + 2]] |
+		    b64q[3][p[i + 3]];
+		if (x & 0xff000000u)
 			return -1;
-		o[0] = (unsigned char)(a << 2 | b >> 4);
-		o[1] = (unsigned char)(b << 4 | c >> 2);
-		o[2] = (unsigned char)(c << 6 | d);
+		o[0] = (unsigned char)(x >> 16);
+		o[1] = (unsigned char)(x >> 8);
+		o[2] = (unsigned char)x;
 		o += 3;
 	}
 	if (full == n)
@@ -409,15 +422,41 @@ event_begin(struct decoder *d)
 	d->arena.len = 0;
 }
 
+/* Keep a value for the event.  A string YAJL hands out in place (no escapes, not split
+ * between reads) stays where it is; others live only during the callback and are copied. */
 static int
-capture(struct decoder *d, int slot, int type, const char *p, size_t n)
+capture(struct jp *jp, int slot, int type, const char *p, size_t n)
 {
+	struct decoder *d = jp->d;
 	struct slotval *v = &d->vals[slot];
+	uintptr_t a = (uintptr_t)p, lo = (uintptr_t)jp->text->p;
 
-	v->off = d->arena.len;
 	v->n = n;
 	v->type = type;
+	if (a >= lo && a + n <= lo + jp->text->len) {
+		v->direct = p;
+		return 0;
+	}
+	v->direct = NULL;
+	v->off = d->arena.len;
 	return buf_add(&d->arena, p, n);
+}
+
+/* The input buffer may move before the next read: copy what the open event still points
+ * to. */
+static int
+pin_slots(struct decoder *d)
+{
+	for (int i = 0; i < d->nslots; i++) {
+		struct slotval *v = &d->vals[i];
+		if (v->direct != NULL && v->type != SLOT_MISSING) {
+			v->off = d->arena.len;
+			if (buf_add(&d->arena, v->direct, v->n) == -1)
+				return -1;
+			v->direct = NULL;
+		}
+	}
+	return 0;
 }
 
 static void
@@ -426,7 +465,8 @@ event_emit(struct decoder *d, const struct buf *text, size_t from, size_t to)
 	struct event ev;
 
 	for (int i = 0; i < d->nslots; i++) {
-		d->slots[i].p = d->arena.p + d->vals[i].off;
+		d->slots[i].p = d->vals[i].direct ? d->vals[i].direct :
+		    d->arena.p + d->vals[i].off;
 		d->slots[i].n = d->vals[i].n;
 		d->slots[i].type = d->vals[i].type;
 	}
@@ -524,11 +564,22 @@ record_finish(struct decoder *d, size_t end)
 
 /* ---- the YAJL callbacks ------------------------------------------------------------------ */
 
+/* The META_* bits an envelope field serves; 0: always kept. */
+static const unsigned tag_meta[] = {
+	[T_PK] = META_PK, [T_EVENTID] = META_SHARD, [T_SHARD] = META_SHARD,
+	[T_ARN] = META_STREAM | META_REGION, [T_DOC_ARN] = META_STREAM | META_REGION,
+	[T_REGION] = META_REGION, [T_DOC_REGION] = META_REGION, [T_SUBSEQ] = META_SUBSEQ,
+	[T_RECID] = META_RECID,
+};
+
 static void
 env_value(struct decoder *d, int tag, int type, const char *p, size_t n)
 {
 	struct rec *r = &d->rec;
 	struct buf *dst = NULL;
+
+	if (tag_meta[tag] != 0 && (tag_meta[tag] & d->o.meta) == 0)
+		return;
 
 	switch (tag) {
 	case T_DATA:
@@ -678,7 +729,7 @@ on_scalar(struct jp *jp, int type, const char *p, size_t n)
 	default:
 		break;
 	}
-	if (pay != NULL && pay->slot >= 0 && capture(d, pay->slot, type, p, n) == -1)
+	if (pay != NULL && pay->slot >= 0 && capture(jp, pay->slot, type, p, n) == -1)
 		return 0;
 	if (env != NULL && env->tag != T_NONE)
 		env_value(d, env->tag, type, p, n);
@@ -765,7 +816,7 @@ on_open(struct jp *jp, int array)
 		break;
 	}
 	if (pay != NULL && pay->slot >= 0 &&
-	    capture(d, pay->slot, array ? SLOT_ARRAY : SLOT_OBJECT, "", 0) == -1)
+	    capture(jp, pay->slot, array ? SLOT_ARRAY : SLOT_OBJECT, "", 0) == -1)
 		return 0;
 	if (env != NULL && env->tag != T_NONE) {
 		if (env->tag == T_ARRAY_RECORDS || env->tag == T_ARRAY_FIREHOSE) {
@@ -1239,6 +1290,8 @@ feed_json(struct decoder *d)
 		    d->in.len - d->pos);
 		if (st == yajl_status_ok) {
 			d->pos = d->in.len;
+			if (jp->depth > 0 && pin_slots(d) == -1)
+				d->stop = 1;
 			return;
 		}
 		if (d->stop)

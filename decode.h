@@ -58,8 +58,18 @@ struct decode_cb {
 	void	(*doc_end)(void *, const struct reject *r, int envelope);
 };
 
+/* Record metadata to keep, beyond the sequence number (always kept, for messages). */
+#define META_PK		0x01
+#define META_SHARD	0x02
+#define META_STREAM	0x04
+#define META_REGION	0x08
+#define META_SUBSEQ	0x10
+#define META_RECID	0x20
+#define META_ALL	0xff
+
 struct decode_opts {
 	enum kc_format	 format;
+	unsigned	 meta;		/* META_* bits */
 	size_t		 max_record;	/* --max-record-bytes */
 	int		 local_time;
 	const char	*stream;	/* --stream, or NULL */

@@ -456,6 +456,23 @@ tmpl_finish(struct tmpl_set *s, struct kc_err *err)
 	return 0;
 }
 
+unsigned
+tmpl_meta(const struct tmpl_set *s)
+{
+	static const unsigned bits[] = {
+		[M_PARTITION_KEY] = META_PK, [M_SUB_SEQUENCE_NUMBER] = META_SUBSEQ,
+		[M_SHARD_ID] = META_SHARD, [M_STREAM] = META_STREAM, [M_REGION] = META_REGION,
+	};
+	unsigned m = 0;
+
+	for (size_t i = 0; i < s->nt; i++)
+		for (size_t j = 0; j < s->t[i].nparts; j++)
+			if (s->t[i].parts[j].kind == P_META &&
+			    (size_t)s->t[i].parts[j].meta < sizeof(bits) / sizeof(bits[0]))
+				m |= bits[s->t[i].parts[j].meta];
+	return m;
+}
+
 int
 tmpl_match(const struct tmpl_set *s, const struct event *ev)
 {
@@ -496,26 +513,60 @@ reject(struct tmpl_set *s, enum kc_reason r, enum kc_reason *why, const char **m
 	return -1;
 }
 
-/* Append a value: escaped with --escape-values, else refused when it holds a control byte. */
-static int
+/* Copy a short run of bytes without a call: keys are made of many small pieces. */
+static inline void
+copy_small(char *d, const char *p, size_t n)
+{
+	if (n >= 8 && n <= 16) {
+		uint64_t a, b;
+		memcpy(&a, p, 8);
+		memcpy(&b, p + n - 8, 8);
+		memcpy(d, &a, 8);
+		memcpy(d + n - 8, &b, 8);
+	} else if (n > 16) {
+		memcpy(d, p, n);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			d[i] = p[i];
+	}
+}
+
+static inline int
+put(struct buf *b, const char *p, size_t n)
+{
+	if (b->cap - b->len < n && buf_reserve(b, n) == -1)
+		return -1;
+	copy_small(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+/* Append a value: escaped with --escape-values, else refused (1) when it holds a control
+ * byte. */
+static inline int
 add_value(struct tmpl_set *s, const struct tmpl *t, const char *p, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
 	if (!s->o.escape) {
 		for (size_t i = 0; i < n; i++)
-			if (is_control((unsigned char)p[i]))
+			if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
 				return 1;
-		return buf_add(&s->keys, p, n);
+		return put(&s->keys, p, n);
 	}
+	if (buf_reserve(&s->keys, 3 * n) == -1)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
+		char *o = s->keys.p + s->keys.len;
 		if (t->esc[c]) {
-			char e[3] = { '%', hex[c >> 4], hex[c & 15] };
-			if (buf_add(&s->keys, e, 3) == -1)
-				return -1;
-		} else if (buf_addc(&s->keys, c) == -1) {
-			return -1;
+			o[0] = '%';
+			o[1] = hex[c >> 4];
+			o[2] = hex[c & 15];
+			s->keys.len += 3;
+		} else {
+			o[0] = (char)c;
+			s->keys.len++;
 		}
 	}
 	return 0;
@@ -575,7 +626,7 @@ add_time(struct tmpl_set *s, struct part *p, int64_t t)
 		p->cache_len = strftime(p->cache, sizeof(p->cache), p->fmt, &tm);
 		p->cache_key = key;
 	}
-	return buf_add(&s->keys, p->cache, p->cache_len);
+	return put(&s->keys, p->cache, p->cache_len);
 }
 
 int
@@ -592,8 +643,8 @@ tmpl_expand(struct tmpl_set *s, const struct event *ev, enum kc_reason *why,
 		size_t start = s->keys.len;
 		int skip = 0, r = 0;
 
-		if (s->prefix_len > 0)
-			buf_add(&s->keys, s->o.prefix, s->prefix_len);
+		if (s->prefix_len > 0 && put(&s->keys, s->o.prefix, s->prefix_len) == -1)
+			return reject(s, R_KEY, why, msg, "%s", "out of memory");
 		for (size_t j = 0; j < tp->nparts; j++) {
 			struct part *p = &tp->parts[j];
 			const struct slot *v;
@@ -601,7 +652,7 @@ tmpl_expand(struct tmpl_set *s, const struct event *ev, enum kc_reason *why,
 
 			switch (p->kind) {
 			case P_LIT:
-				r = buf_add(&s->keys, p->text, p->len);
+				r = put(&s->keys, p->text, p->len);
 				break;
 			case P_SLOT:
 				v = &ev->slots[p->slot];

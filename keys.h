@@ -36,6 +36,9 @@ int		 tmpl_set_time_field(struct tmpl_set *, const char *, size_t *col,
  * (match_finish): call once, after the last add. */
 int		 tmpl_finish(struct tmpl_set *, struct kc_err *);
 
+/* The META_* bits (decode.h) of the record metadata the templates use. */
+unsigned	 tmpl_meta(const struct tmpl_set *);
+
 /* 1 when the event passes every --where condition. */
 int		 tmpl_match(const struct tmpl_set *, const struct event *);
 

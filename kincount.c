@@ -784,7 +784,7 @@ int
 main(int argc, char *argv[])
 {
 	struct run r = { 0 };
-	struct decode_opts dopt = { FMT_AUTO, 64 * 1024 * 1024, 0, NULL, NULL };
+	struct decode_opts dopt = { .format = FMT_AUTO, .max_record = 64 * 1024 * 1024 };
 	struct keys_opts kopt = { MISSING_EMPTY, NULL, 1024, 0, 0 };
 	struct sink_opts sopt = { .kind = SINK_KEYS, .fd = STDOUT_FILENO };
 	struct decode_cb cb = { on_record_begin, on_event, on_record_end, on_doc_end };
@@ -1032,6 +1032,12 @@ main(int argc, char *argv[])
 			goto done;
 		}
 	}
+	/* Keep only the record metadata something uses. */
+	dopt.meta = tmpl_meta(r.tmpl);
+	if (r.dead_letter != NULL)
+		dopt.meta |= META_PK;
+	if (r.checkpoint)
+		dopt.meta |= META_SHARD | META_STREAM;
 	sopt.kind = count ? SINK_COUNT : r.decode_only ? SINK_DECODE :
 	    r.redis ? SINK_REDIS : SINK_KEYS;
 	sopt.distinct = r.stats != STATS_NONE;
@@ -1083,11 +1089,18 @@ main(int argc, char *argv[])
 		read_input(&r, argv[i]);
 
 	progress_erase(&r);
+	if (r.redis != NULL && !r.sink_dead)
+		apply_batch(&r);	/* the last batch, its dead letters synced first */
 	if (!r.quiet_exit && !r.sink_dead && sink_finish(r.sink) == -1)
 		sink_failed(&r);
-	if (r.dl != NULL && fclose(r.dl) == EOF) {
-		warnx_("%s: %s", shown(&r.line, r.dead_letter), strerror(errno));
-		worst(&r, KC_IO);
+	if (r.dl != NULL) {
+		int bad = fflush(r.dl) == EOF || (r.redis != NULL && fsync(fileno(r.dl)) == -1);
+		bad |= fclose(r.dl) == EOF;
+		r.dl = NULL;
+		if (bad) {
+			warnx_("%s: %s", shown(&r.line, r.dead_letter), strerror(errno));
+			worst(&r, KC_IO);
+		}
 	}
 	summary(&r);
 	print_stats(&r);
@@ -1096,7 +1109,7 @@ main(int argc, char *argv[])
 		worst(&r, KC_IO);
 	}
 done:
-	if (r.dl != NULL && r.sink == NULL)
+	if (r.dl != NULL)
 		fclose(r.dl);
 	free(keys.v);
 	free(wheres.v);

@@ -73,6 +73,7 @@ node_child(struct mnode *parent, const char *name, size_t nlen, long index)
 		memcpy(c->name, name, nlen);
 		c->name[nlen] = '\0';
 		c->nlen = nlen;
+		parent->names |= mnode_name_bit(name, nlen);
 	}
 	*tail = c;
 	return c;

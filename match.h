@@ -6,6 +6,7 @@
 #define KC_MATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -21,7 +22,16 @@ struct mnode {
 	int		 slot;		/* value slot of a registered path, or -1 */
 	int		 lo, hi;	/* slots of this subtree: [lo, hi) */
 	int		 tag;		/* caller's mark (envelope field), 0 when none */
+	uint64_t	 names;		/* one bit per child name, from its length and first
+					 * byte: most members match no path, and this says so
+					 * without looking at the children */
 };
+
+static inline uint64_t
+mnode_name_bit(const char *k, size_t len)
+{
+	return (uint64_t)1 << (((len ? (unsigned char)k[0] : 0) * 7u + len) & 63);
+}
 
 #define MNODE_ANY	(-1L)
 
@@ -51,10 +61,18 @@ mnode_key(const struct mnode *n, const char *k, size_t len)
 {
 	const struct mnode *c;
 
-	for (c = n->child; c != NULL; c = c->next)
-		if (c->name != NULL && c->nlen == len && (len == 0 ||
-		    (c->name[0] == k[0] && __builtin_memcmp(c->name, k, len) == 0)))
+	if ((n->names & mnode_name_bit(k, len)) == 0)
+		return NULL;
+	for (c = n->child; c != NULL; c = c->next) {
+		size_t i;
+		if (c->name == NULL || c->nlen != len)
+			continue;
+		/* Names are short: a loop beats a call to memcmp. */
+		for (i = 0; i < len && c->name[i] == k[i]; i++)
+			;
+		if (i == len)
 			return c;
+	}
 	return NULL;
 }
 

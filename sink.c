@@ -422,7 +422,7 @@ redis_flush(struct sink *s)
 	struct rbatch b = { 0 };
 	struct refusal rf = { s, NULL, NULL, NULL };
 	struct text *ck = NULL, *dl = NULL;
-	size_t n = 0, nck = 0, ndl = 0, i;
+	size_t n = 0, nck = 0, ndl = 0, dl_sent = s->dl.len, i;
 	int rc = -1;
 
 	if (s->t.nundo > 0)
@@ -495,7 +495,9 @@ redis_flush(struct sink *s)
 			c->has_stored = 1;
 			c->has_batch = 0;
 		}
-		s->dl.len = 0;
+		/* Keep the dead letters of keys refused by this very batch for the next one. */
+		memmove(s->dl.p, s->dl.p + dl_sent, s->dl.len - dl_sent);
+		s->dl.len -= dl_sent;
 		table_clear(&s->t);
 	}
 out:
@@ -522,8 +524,12 @@ sink_finish(struct sink *s)
 	size_t n = 0;
 	char num[32];
 
-	if (s->o.kind == SINK_REDIS)
-		return redis_flush(s);
+	if (s->o.kind == SINK_REDIS) {
+		/* A second round carries the dead letters of keys the last batch refused. */
+		if (redis_flush(s) == -1)
+			return -1;
+		return s->dl.len > 0 ? redis_flush(s) : 0;
+	}
 	if (s->o.kind != SINK_COUNT)
 		return write_committed(s);
 	s->out.len = s->committed = 0;

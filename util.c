@@ -364,6 +364,26 @@ kc_time_parse(const char *s, size_t n, int is_string, int local, int64_t *secs)
 		return parse_iso(s, n, local, secs);
 	if (n == 0 || n >= sizeof(tmp))
 		return -1;
+	/* The common shapes, 1450478021000 and 1545084650.987, without strtod: a
+	 * non-negative number's whole part decides both its unit and the rounding down. */
+	if (s[0] >= '0' && s[0] <= '9') {
+		int64_t whole = 0;
+		size_t i = 0;
+		while (i < n && i < 18 && s[i] >= '0' && s[i] <= '9')
+			whole = whole * 10 + (s[i++] - '0');
+		if (i < n && s[i] == '.') {
+			size_t j = i + 1;
+			while (j < n && s[j] >= '0' && s[j] <= '9')
+				j++;
+			if (j > i + 1 && j == n)
+				i = n;
+		}
+		if (i == n) {
+			*secs = whole < 100000000000LL ? whole :
+			    whole < 100000000000000LL ? whole / 1000 : whole / 1000000;
+			return *secs <= TIME_MAX_SECS ? 0 : -1;
+		}
+	}
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';
 	/* Only JSON-like numbers: strtod would also take "inf", "nan" and hex. */

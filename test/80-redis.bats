@@ -358,6 +358,20 @@ kincount: 3 rejected (bad sequence number: 3)"
 	[ ! -e redis:kincount:dead ]
 }
 
+@test "dead letters: a key refused in the last batch reaches the redis:KEY list" {
+	{
+		lambda_event 1 '{"page":"cart","n":1}'
+		lambda_event 2 '{"page":"home","n":2}'
+	} > in
+	rcli set kc:home notanumber > /dev/null
+	run -1 --separate-stderr kc -r "$REDIS_URL" --dead-letter redis:kincount:dead \
+		"${KC_KEYS[@]}" in
+	assert_equal "$(rcli get kc:home)" notanumber
+	assert_equal "$(rcli llen kincount:dead)" 1
+	assert_equal "$(rcli lindex kincount:dead 0 | jq -c '[.reason, .source, .key, .count]')" \
+		'["refused by Redis: ERR value is not an integer or out of range","redis","kc:home",1]'
+}
+
 # --- usage errors ----------------------------------------------------------------------------
 
 @test "usage: Redis options that do not fit together exit 2 before anything is written" {

@@ -780,339 +780,384 @@ push(struct texts *t, const char *s)
 	t->v[t->n++] = s;
 }
 
-int
-main(int argc, char *argv[])
-{
-	struct run r = { 0 };
-	struct decode_opts dopt = { .format = FMT_AUTO, .max_record = 64 * 1024 * 1024 };
-	struct keys_opts kopt = { MISSING_EMPTY, NULL, 1024, 0, 0 };
-	struct sink_opts sopt = { .kind = SINK_KEYS, .fd = STDOUT_FILENO };
-	struct decode_cb cb = { on_record_begin, on_event, on_record_end, on_doc_end };
-	struct redis_opts ropt = { 5000, 5, 0, "kincount:checkpoints", NULL };
-	struct texts keys = { 0 }, wheres = { 0 };
-	const char *time_field = NULL, *redis_url = NULL, *show_ckpt = NULL;
-	const char *redis_only = NULL;	/* a Redis option given, for the usage check */
-	struct kc_err err;
-	struct sigaction sa;
-	size_t col;
-	int ch, count = 0;
+/* What the options ask for, beyond what struct run keeps. */
+struct config {
+	struct decode_opts	 dopt;
+	struct keys_opts	 kopt;
+	struct redis_opts	 ropt;
+	struct texts		 keys, wheres;
+	const char		*time_field;
+	const char		*redis_url;
+	const char		*show_ckpt;
+	const char		*redis_only;	/* a Redis option given, for the usage check */
+	int			 count;
+};
 
-	r.progress = -1;
-	r.flush_ms = 1000;
-	r.batch = 10000;
+/* The index of arg in names (NULL-terminated), or a usage error naming the option. */
+static int
+choice(const char *opt, const char *arg, const char *const *names)
+{
+	struct buf b = { 0 }, list = { 0 };
+
+	for (int i = 0; names[i] != NULL; i++)
+		if (strcmp(arg, names[i]) == 0)
+			return i;
+	for (int i = 0; names[i] != NULL; i++) {
+		buf_add(&list, i ? ", " : "", i ? 2 : 0);
+		buf_add(&list, names[i], strlen(names[i]));
+	}
+	buf_addc(&list, '\0');
+	warnx_("%s: unknown value '%s' (%s)", opt, shown(&b, arg), list.p);
+	buf_free(&b);
+	buf_free(&list);
+	usage();
+}
+
+static void
+parse_options(int argc, char *argv[], struct run *r, struct config *c)
+{
+	static const char *const formats[] = {	/* in enum kc_format order */
+		"auto", "lambda", "get-records", "firehose", "json", "base64", NULL
+	};
+	static const char *const missing[] = { "empty", "skip", "reject", NULL };
+	static const char *const forms[] = { "text", "json", NULL };
+	int ch;
+
 	while ((ch = getopt_long(argc, argv, "cdf:hk:qr:s::t:Vw:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			count = 1;
+			c->count = 1;
 			break;
 		case 'd':
-			r.decode_only = 1;
+			r->decode_only = 1;
 			break;
 		case 'f':
-			if (strcmp(optarg, "auto") == 0)
-				dopt.format = FMT_AUTO;
-			else if (strcmp(optarg, "lambda") == 0)
-				dopt.format = FMT_LAMBDA;
-			else if (strcmp(optarg, "get-records") == 0)
-				dopt.format = FMT_GET_RECORDS;
-			else if (strcmp(optarg, "firehose") == 0)
-				dopt.format = FMT_FIREHOSE;
-			else if (strcmp(optarg, "json") == 0)
-				dopt.format = FMT_JSON;
-			else if (strcmp(optarg, "base64") == 0)
-				dopt.format = FMT_BASE64;
-			else {
-				warnx_("--format: unknown format '%s' (auto, lambda, get-records, "
-				    "firehose, json, base64)", optarg);
-				usage();
-			}
+			c->dopt.format = choice("--format", optarg, formats);
 			break;
 		case 'h':
 			help();
-			return KC_OK;
+			exit(fflush(stdout) == 0 ? KC_OK : KC_IO);
 		case 'k':
-			push(&keys, optarg);
+			push(&c->keys, optarg);
 			break;
 		case 'q':
-			r.quiet = 1;
+			r->quiet = 1;
 			break;
 		case 'r':
-			redis_url = optarg;
+			c->redis_url = optarg;
 			break;
 		case 's':
-			if (optarg == NULL || strcmp(optarg, "text") == 0)
-				r.stats = STATS_TEXT;
-			else if (strcmp(optarg, "json") == 0)
-				r.stats = STATS_JSON;
-			else {
-				warnx_("--stats: unknown form '%s' (text, json)", optarg);
-				usage();
-			}
+			r->stats = optarg == NULL ? STATS_TEXT :
+			    STATS_TEXT + choice("--stats", optarg, forms);
 			break;
 		case 't':
-			time_field = optarg;
+			c->time_field = optarg;
 			break;
 		case 'V':
 			puts("kincount " KC_VERSION);
-			return KC_OK;
+			exit(fflush(stdout) == 0 ? KC_OK : KC_IO);
 		case 'w':
-			push(&wheres, optarg);
+			push(&c->wheres, optarg);
 			break;
 		case OPT_BATCH:
-			r.batch = number("--batch", optarg, 1, 100000000);
-			redis_only = "--batch";
+			r->batch = number("--batch", optarg, 1, 100000000);
+			c->redis_only = "--batch";
 			break;
 		case OPT_CHECKPOINT:
-			r.checkpoint = 1;
-			redis_only = "--checkpoint";
+			r->checkpoint = 1;
+			c->redis_only = "--checkpoint";
 			break;
 		case OPT_CHECKPOINT_KEY:
-			ropt.ckpt_key = optarg;
-			redis_only = "--checkpoint-key";
+			c->ropt.ckpt_key = optarg;
+			c->redis_only = "--checkpoint-key";
 			break;
 		case OPT_DEAD_LETTER:
-			r.dead_letter = optarg;
+			r->dead_letter = optarg;
 			if (strncmp(optarg, "redis:", 6) == 0)
-				r.dl_redis = ropt.dl_key = optarg + 6;
+				r->dl_redis = c->ropt.dl_key = optarg + 6;
 			break;
 		case OPT_ESCAPE_VALUES:
-			kopt.escape = 1;
+			c->kopt.escape = 1;
 			break;
 		case OPT_FLUSH_MS:
-			r.flush_ms = (int)number("--flush-ms", optarg, 1, 3600000);
+			r->flush_ms = (int)number("--flush-ms", optarg, 1, 3600000);
 			break;
 		case OPT_LOCAL_TIME:
-			kopt.local_time = dopt.local_time = 1;
+			c->kopt.local_time = c->dopt.local_time = 1;
 			break;
 		case OPT_MAX_ERRORS:
-			r.max_errors = number("--max-errors", optarg, 0, LLONG_MAX);
+			r->max_errors = number("--max-errors", optarg, 0, LLONG_MAX);
 			break;
 		case OPT_MAX_KEY_BYTES:
-			kopt.max_key = (size_t)number("--max-key-bytes", optarg, 1, 1 << 30);
+			c->kopt.max_key = (size_t)number("--max-key-bytes", optarg, 1, 1 << 30);
 			break;
 		case OPT_MAX_RECORD_BYTES:
-			dopt.max_record = (size_t)number("--max-record-bytes", optarg, 1,
+			c->dopt.max_record = (size_t)number("--max-record-bytes", optarg, 1,
 			    (long long)1 << 40);
 			break;
 		case OPT_MISSING:
-			if (strcmp(optarg, "empty") == 0)
-				kopt.missing = MISSING_EMPTY;
-			else if (strcmp(optarg, "skip") == 0)
-				kopt.missing = MISSING_SKIP;
-			else if (strcmp(optarg, "reject") == 0)
-				kopt.missing = MISSING_REJECT;
-			else {
-				warnx_("--missing: unknown policy '%s' (empty, skip, reject)",
-				    optarg);
-				usage();
-			}
+			c->kopt.missing = choice("--missing", optarg, missing);
 			break;
 		case OPT_NO_PROGRESS:
-			r.progress = 0;
+			r->progress = 0;
 			break;
 		case OPT_PREFIX:
-			kopt.prefix = optarg;
+			c->kopt.prefix = optarg;
 			break;
 		case OPT_PROGRESS:
-			r.progress = 1;
+			r->progress = 1;
 			break;
 		case OPT_RETRIES:
-			ropt.retries = (int)number("--retries", optarg, 0, 1000);
-			redis_only = "--retries";
+			c->ropt.retries = (int)number("--retries", optarg, 0, 1000);
+			c->redis_only = "--retries";
 			break;
 		case OPT_SHARD:
-			dopt.shard = optarg;
+			c->dopt.shard = optarg;
 			break;
 		case OPT_SHOW_CHECKPOINT:
-			show_ckpt = optarg;
-			redis_only = "--show-checkpoint";
+			c->show_ckpt = optarg;
+			c->redis_only = "--show-checkpoint";
 			break;
 		case OPT_STREAM:
-			dopt.stream = optarg;
+			c->dopt.stream = optarg;
 			break;
 		case OPT_STRICT:
-			r.max_errors = 1;
+			r->max_errors = 1;
 			break;
 		case OPT_TIMEOUT_MS:
-			ropt.timeout_ms = (int)number("--timeout-ms", optarg, 1, 3600000);
-			redis_only = "--timeout-ms";
+			c->ropt.timeout_ms = (int)number("--timeout-ms", optarg, 1, 3600000);
+			c->redis_only = "--timeout-ms";
 			break;
 		case OPT_TTL:
-			ropt.ttl = number("--ttl", optarg, 1, LLONG_MAX / 2);
-			redis_only = "--ttl";
+			c->ropt.ttl = number("--ttl", optarg, 1, LLONG_MAX / 2);
+			c->redis_only = "--ttl";
 			break;
 		default:
 			usage();
 		}
 	}
-	argc -= optind;
-	argv += optind;
-	if (count + r.decode_only + (redis_url != NULL) > 1) {
-		warnx_("-c, -d and -r cannot be used together");
+}
+
+/* Options that do not fit together: usage errors, before anything is opened. */
+static void
+check_options(const struct run *r, const struct config *c)
+{
+	const char *why = NULL;
+
+	if (c->count + r->decode_only + (c->redis_url != NULL) > 1)
+		why = "-c, -d and -r cannot be used together";
+	else if (c->redis_url == NULL && c->redis_only != NULL)
+		warnx_("%s needs -r", c->redis_only), usage();
+	else if (c->redis_url == NULL && r->dl_redis != NULL)
+		why = "--dead-letter redis:KEY needs -r";
+	else if (r->dl_redis != NULL && *r->dl_redis == '\0')
+		why = "--dead-letter redis: needs a key name";
+	else if (r->checkpoint &&
+	    (c->dopt.format == FMT_JSON || c->dopt.format == FMT_BASE64))
+		why = "--checkpoint needs sequence numbers: use -f auto, lambda, get-records "
+		    "or firehose";
+	else if (r->checkpoint && c->dopt.format == FMT_GET_RECORDS && c->dopt.shard == NULL)
+		why = "--checkpoint with get-records input needs --shard";
+	if (why != NULL) {
+		warnx_("%s", why);
 		usage();
 	}
-	if (redis_url == NULL && redis_only != NULL) {
-		warnx_("%s needs -r", redis_only);
-		usage();
+}
+
+/* Compile the templates, conditions and time field: their mistakes are usage errors,
+ * found before any input is read. */
+static int
+compile(struct run *r, struct config *c)
+{
+	struct kc_err err;
+	size_t col;
+
+	if ((r->pm = match_new()) == NULL || (r->tmpl = tmpl_new(&c->kopt, r->pm)) == NULL) {
+		warnx_("%s", strerror(ENOMEM));
+		return KC_IO;
 	}
-	if (redis_url == NULL && r.dl_redis != NULL) {
-		warnx_("--dead-letter redis:KEY needs -r");
-		usage();
+	for (size_t i = 0; i < c->keys.n; i++)
+		if (tmpl_add_key(r->tmpl, c->keys.v[i], &col, &err) == -1)
+			template_error("--key", c->keys.v[i], col, &err);
+	for (size_t i = 0; i < c->wheres.n; i++)
+		if (tmpl_add_where(r->tmpl, c->wheres.v[i], &col, &err) == -1)
+			template_error("--where", c->wheres.v[i], col, &err);
+	if (c->time_field != NULL &&
+	    tmpl_set_time_field(r->tmpl, c->time_field, &col, &err) == -1)
+		template_error("--time-field", c->time_field, col, &err);
+	if (tmpl_finish(r->tmpl, &err) == -1) {
+		warnx_("%s", err.msg);
+		return KC_USAGE;
 	}
-	if (r.dl_redis != NULL && *r.dl_redis == '\0') {
-		warnx_("--dead-letter redis: needs a key name");
-		usage();
+	return KC_OK;
+}
+
+/* --show-checkpoint: print the stored sequence number, if any. */
+static void
+show_checkpoint(struct run *r, const struct config *c)
+{
+	struct buf v = { 0 };
+	struct kc_err err;
+	int found;
+
+	if (redis_hget(r->redis, c->ropt.ckpt_key, c->show_ckpt, strlen(c->show_ckpt), &v,
+	    &found, &err) == -1) {
+		redis_failed(r, err.msg);
+	} else if (found) {
+		fwrite(v.p, 1, v.len, stdout);
+		putchar('\n');
 	}
-	if (r.checkpoint && (dopt.format == FMT_JSON || dopt.format == FMT_BASE64)) {
-		warnx_("--checkpoint needs sequence numbers: use -f auto, lambda, get-records "
-		    "or firehose");
-		usage();
+	buf_free(&v);
+}
+
+/* Open the outputs: dead-letter file, Redis, the sink and the decoder. */
+static int
+open_outputs(struct run *r, struct config *c)
+{
+	static const struct decode_cb cb = {
+		on_record_begin, on_event, on_record_end, on_doc_end
+	};
+	struct sink_opts sopt = { .kind = SINK_KEYS, .fd = STDOUT_FILENO };
+	struct kc_err err;
+
+	if (r->dead_letter != NULL && r->dl_redis == NULL &&
+	    (r->dl = fopen(r->dead_letter, "ae")) == NULL) {
+		warnx_("%s: %s", shown(&r->line, r->dead_letter), strerror(errno));
+		return KC_IO;
 	}
-	if (r.checkpoint && dopt.format == FMT_GET_RECORDS && dopt.shard == NULL) {
-		warnx_("--checkpoint with get-records input needs --shard");
-		usage();
-	}
-	if (redis_url != NULL) {
-		if ((r.redis = redis_new(redis_url, &ropt, &err)) == NULL) {
+	if (c->redis_url != NULL) {
+		if ((r->redis = redis_new(c->redis_url, &c->ropt, &err)) == NULL) {
 			warnx_("-r: %s", err.msg);
 			usage();
 		}
-	}
-
-	/* Templates first: every usage error is found before any input is read. */
-	if ((r.pm = match_new()) == NULL ||
-	    (r.tmpl = tmpl_new(&kopt, r.pm)) == NULL) {
-		warnx_("%s", strerror(ENOMEM));
-		r.status = KC_IO;
-		goto done;
-	}
-	for (size_t i = 0; i < keys.n; i++)
-		if (tmpl_add_key(r.tmpl, keys.v[i], &col, &err) == -1)
-			template_error("--key", keys.v[i], col, &err);
-	for (size_t i = 0; i < wheres.n; i++)
-		if (tmpl_add_where(r.tmpl, wheres.v[i], &col, &err) == -1)
-			template_error("--where", wheres.v[i], col, &err);
-	if (time_field != NULL && tmpl_set_time_field(r.tmpl, time_field, &col, &err) == -1)
-		template_error("--time-field", time_field, col, &err);
-	if (tmpl_finish(r.tmpl, &err) == -1) {
-		warnx_("%s", err.msg);
-		r.status = KC_USAGE;
-		goto done;
-	}
-
-	if (r.dead_letter != NULL && r.dl_redis == NULL &&
-	    (r.dl = fopen(r.dead_letter, "ae")) == NULL) {
-		warnx_("%s: %s", shown(&r.line, r.dead_letter), strerror(errno));
-		r.status = KC_IO;
-		goto done;
-	}
-	if (r.redis != NULL) {
 		/* hiredis writes with plain write(2): a dead server must be an error, not a
 		 * silent death by SIGPIPE. */
 		signal(SIGPIPE, SIG_IGN);
-		if (redis_connect(r.redis, &err) == -1) {
-			redis_failed(&r, err.msg);
-			goto done;
-		}
-		if (show_ckpt != NULL) {
-			struct buf v = { 0 };
-			int found;
-			if (redis_hget(r.redis, ropt.ckpt_key, show_ckpt, strlen(show_ckpt), &v,
-			    &found, &err) == -1) {
-				redis_failed(&r, err.msg);
-			} else if (found) {
-				fwrite(v.p, 1, v.len, stdout);
-				putchar('\n');
-			}
-			buf_free(&v);
-			if (fflush(stdout) == EOF) {
-				warnx_("stdout: %s", strerror(errno));
-				worst(&r, KC_IO);
-			}
-			goto done;
+		if (redis_connect(r->redis, &err) == -1) {
+			redis_failed(r, err.msg);
+			return KC_SINK;
 		}
 	}
 	/* Keep only the record metadata something uses. */
-	dopt.meta = tmpl_meta(r.tmpl);
-	if (r.dead_letter != NULL)
-		dopt.meta |= META_PK;
-	if (r.checkpoint)
-		dopt.meta |= META_SHARD | META_STREAM;
-	sopt.kind = count ? SINK_COUNT : r.decode_only ? SINK_DECODE :
-	    r.redis ? SINK_REDIS : SINK_KEYS;
-	sopt.distinct = r.stats != STATS_NONE;
-	sopt.redis = r.redis;
-	sopt.ckpt_key = ropt.ckpt_key;
+	c->dopt.meta = tmpl_meta(r->tmpl);
+	if (r->dead_letter != NULL)
+		c->dopt.meta |= META_PK;
+	if (r->checkpoint)
+		c->dopt.meta |= META_SHARD | META_STREAM;
+	sopt.kind = c->count ? SINK_COUNT : r->decode_only ? SINK_DECODE :
+	    r->redis ? SINK_REDIS : SINK_KEYS;
+	sopt.distinct = r->stats != STATS_NONE;
+	sopt.redis = r->redis;
+	sopt.ckpt_key = c->ropt.ckpt_key;
 	sopt.refused = on_refused;
-	sopt.arg = &r;
-	if ((r.sink = sink_new(&sopt)) == NULL ||
-	    (r.dec = decode_new(&dopt, r.pm, &cb, &r)) == NULL) {
+	sopt.arg = r;
+	if ((r->sink = sink_new(&sopt)) == NULL ||
+	    (r->dec = decode_new(&c->dopt, r->pm, &cb, r)) == NULL) {
 		warnx_("%s", strerror(ENOMEM));
-		r.status = KC_IO;
+		return KC_IO;
+	}
+	return KC_OK;
+}
+
+/* The progress meter: on when asked, or when stderr is a terminal and every input a
+ * regular file, whose sizes then make the 100%. */
+static void
+progress_setup(struct run *r, int argc, char *argv[])
+{
+	struct stat st;
+	int regular = 1;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-") == 0 ? fstat(STDIN_FILENO, &st) == -1 :
+		    stat(argv[i], &st) == -1 || !S_ISREG(st.st_mode)) {
+			regular = 0;
+			continue;
+		}
+		if (S_ISREG(st.st_mode))
+			r->total_bytes += (uint64_t)st.st_size;
+		else
+			regular = 0;
+	}
+	if (argc == 0) {
+		if (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode))
+			r->total_bytes = (uint64_t)st.st_size;
+		else
+			regular = 0;
+	}
+	if (r->progress == -1)
+		r->progress = isatty(STDERR_FILENO) && regular;
+}
+
+/* The end of the run: last batch, the table of -c, dead letters synced, summary. */
+static void
+finish(struct run *r)
+{
+	progress_erase(r);
+	if (r->redis != NULL && !r->sink_dead)
+		apply_batch(r);		/* the last batch, its dead letters synced first */
+	if (!r->quiet_exit && !r->sink_dead && sink_finish(r->sink) == -1)
+		sink_failed(r);
+	if (r->dl != NULL) {
+		int bad = fflush(r->dl) == EOF || (r->redis != NULL && fsync(fileno(r->dl)) == -1);
+		bad |= fclose(r->dl) == EOF;
+		r->dl = NULL;
+		if (bad) {
+			warnx_("%s: %s", shown(&r->line, r->dead_letter), strerror(errno));
+			worst(r, KC_IO);
+		}
+	}
+	summary(r);
+	print_stats(r);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		warnx_("stdout: %s", strerror(errno));
+		worst(r, KC_IO);
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct run r = { .progress = -1, .flush_ms = 1000, .batch = 10000 };
+	struct config c = {
+		.dopt = { .format = FMT_AUTO, .max_record = 64 * 1024 * 1024 },
+		.kopt = { .missing = MISSING_EMPTY, .max_key = 1024 },
+		.ropt = { .timeout_ms = 5000, .retries = 5, .ckpt_key = "kincount:checkpoints" },
+	};
+	struct sigaction sa;
+
+	parse_options(argc, argv, &r, &c);
+	argc -= optind;
+	argv += optind;
+	check_options(&r, &c);
+	if ((r.status = compile(&r, &c)) != KC_OK || (r.status = open_outputs(&r, &c)) != KC_OK)
+		goto done;
+	if (c.show_ckpt != NULL) {
+		show_checkpoint(&r, &c);
+		if (fflush(stdout) == EOF) {
+			warnx_("stdout: %s", strerror(errno));
+			worst(&r, KC_IO);
+		}
 		goto done;
 	}
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_handler = on_signal;	/* no SA_RESTART: a signal ends a blocking read */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-
-	if (r.progress == -1) {
-		r.progress = isatty(STDERR_FILENO);
-		for (int i = 0; i < argc && r.progress; i++) {
-			struct stat st;
-			if (strcmp(argv[i], "-") == 0 || stat(argv[i], &st) == -1 ||
-			    !S_ISREG(st.st_mode))
-				r.progress = 0;
-		}
-		if (argc == 0) {
-			struct stat st;
-			if (fstat(STDIN_FILENO, &st) == -1 || !S_ISREG(st.st_mode))
-				r.progress = 0;
-		}
-	}
-	if (r.progress == 1) {
-		struct stat st;
-		for (int i = 0; i < argc; i++)
-			if (strcmp(argv[i], "-") != 0 && stat(argv[i], &st) == 0)
-				r.total_bytes += (uint64_t)st.st_size;
-		if ((argc == 0 || r.total_bytes == 0) && fstat(STDIN_FILENO, &st) == 0 &&
-		    S_ISREG(st.st_mode))
-			r.total_bytes += (uint64_t)st.st_size;
-	}
+	progress_setup(&r, argc, argv);
 	clock_gettime(CLOCK_MONOTONIC, &r.start);
 
 	if (argc == 0)
 		read_input(&r, "-");
 	for (int i = 0; i < argc && !got_signal && !r.stopping; i++)
 		read_input(&r, argv[i]);
-
-	progress_erase(&r);
-	if (r.redis != NULL && !r.sink_dead)
-		apply_batch(&r);	/* the last batch, its dead letters synced first */
-	if (!r.quiet_exit && !r.sink_dead && sink_finish(r.sink) == -1)
-		sink_failed(&r);
-	if (r.dl != NULL) {
-		int bad = fflush(r.dl) == EOF || (r.redis != NULL && fsync(fileno(r.dl)) == -1);
-		bad |= fclose(r.dl) == EOF;
-		r.dl = NULL;
-		if (bad) {
-			warnx_("%s: %s", shown(&r.line, r.dead_letter), strerror(errno));
-			worst(&r, KC_IO);
-		}
-	}
-	summary(&r);
-	print_stats(&r);
-	if (fflush(stdout) == EOF || ferror(stdout)) {
-		warnx_("stdout: %s", strerror(errno));
-		worst(&r, KC_IO);
-	}
+	finish(&r);
 done:
 	if (r.dl != NULL)
 		fclose(r.dl);
-	free(keys.v);
-	free(wheres.v);
+	free(c.keys.v);
+	free(c.wheres.v);
 	sink_free(r.sink);
 	redis_free(r.redis);
 	decode_free(r.dec);

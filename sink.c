@@ -496,8 +496,10 @@ redis_flush(struct sink *s)
 			c->has_batch = 0;
 		}
 		/* Keep the dead letters of keys refused by this very batch for the next one. */
-		memmove(s->dl.p, s->dl.p + dl_sent, s->dl.len - dl_sent);
-		s->dl.len -= dl_sent;
+		if (dl_sent > 0) {
+			memmove(s->dl.p, s->dl.p + dl_sent, s->dl.len - dl_sent);
+			s->dl.len -= dl_sent;
+		}
 		table_clear(&s->t);
 	}
 out:

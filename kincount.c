@@ -82,6 +82,7 @@ struct run {
 	int			 drawn;
 
 	struct buf		 line;		/* diagnostics are built here */
+	struct buf		 field;		/* STREAM/SHARD of the record being read */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -387,7 +388,7 @@ valid_seq(struct text s)
 static int
 checkpoint_new(struct run *r, const struct recmeta *m)
 {
-	struct buf field = { 0 };
+	struct buf *field = &r->field;
 	int rc;
 
 	if (!valid_seq(m->seq) || m->shard.n == 0) {
@@ -397,11 +398,12 @@ checkpoint_new(struct run *r, const struct recmeta *m)
 		    decode_record_data(r->dec));
 		return 0;
 	}
-	buf_add(&field, m->stream.p, m->stream.n);
-	buf_addc(&field, '/');
-	buf_add(&field, m->shard.p, m->shard.n);
-	rc = sink_checkpoint(r->sink, (struct text){ field.p, field.len }, m->seq);
-	buf_free(&field);
+	field->len = 0;
+	if (buf_add(field, m->stream.p, m->stream.n) == -1 || buf_addc(field, '/') == -1 ||
+	    buf_add(field, m->shard.p, m->shard.n) == -1)
+		rc = -1;
+	else
+		rc = sink_checkpoint(r->sink, (struct text){ field->p, field->len }, m->seq);
 	if (rc == -1) {
 		sink_failed(r);
 		r->skip_record = 1;
@@ -1165,6 +1167,7 @@ done:
 	match_free(r.pm);
 	buf_free(&r.line);
 	buf_free(&r.shown);
+	buf_free(&r.field);
 	if (got_signal)
 		return 128 + got_signal;
 	return r.status;

@@ -695,6 +695,10 @@ on_scalar(struct jp *jp, int type, const char *p, size_t n)
 	const struct mnode *env, *pay;
 	int role;
 
+	/* Most values are members no path asks for: nothing to do. */
+	if (jp->depth > 0 && !jp->lv[jp->depth].array && jp->lv[jp->depth].kenv == NULL &&
+	    jp->lv[jp->depth].kpay == NULL)
+		return !d->stop;
 	value_ctx(jp, &env, &pay, &role);
 	switch (role) {
 	case ROLE_TOP:

@@ -152,7 +152,8 @@ b64_init(void)
 
 /* Strict RFC 4648 decoding in one pass: standard alphabet, length a multiple of 4, one or two
  * '=' only at the end, unused bits zero (so re-encoding gives back the same text).  out has
- * room for n / 4 * 3 bytes.  Returns the decoded length, or -1. */
+ * room for n / 4 * 3 + 2 bytes (whole words are stored).  Returns the decoded length, or
+ * -1. */
 static long
 b64_decode(const char *s, size_t n, unsigned char *out)
 {
@@ -166,14 +167,28 @@ b64_decode(const char *s, size_t n, unsigned char *out)
 	if (n == 0)
 		return 0;
 	full = p[n - 1] == '=' ? n - 4 : n;
-	for (i = 0; i < full; i += 4) {
+	for (i = 0; i + 8 <= full; i += 8) {
+		uint32_t x = b64q[0][p[i]] | b64q[1][p[i + 1]] | b64q[2][p[i + 2]] |
+		    b64q[3][p[i + 3]];
+		uint32_t y = b64q[0][p[i + 4]] | b64q[1][p[i + 5]] | b64q[2][p[i + 6]] |
+		    b64q[3][p[i + 7]];
+		uint64_t w;
+		if ((x | y) & 0xff000000u)
+			return -1;
+		/* Two quads, six bytes, in one 8-byte store (out has room: see decode_data). */
+		w = __builtin_bswap64((uint64_t)x << 40 | (uint64_t)y << 16);
+		memcpy(o, &w, 8);
+		o += 6;
+	}
+	for (; i < full; i += 4) {
 		uint32_t x = b64q[0][p[i]] | b64q[1][p[i + 1]] | b64q[2][p[i + 2]] |
 		    b64q[3][p[i + 3]];
 		if (x & 0xff000000u)
 			return -1;
-		o[0] = (unsigned char)(x >> 16);
-		o[1] = (unsigned char)(x >> 8);
-		o[2] = (unsigned char)x;
+		/* One 4-byte store, the last byte overwritten next time round (out has a
+		 * spare byte at the end). */
+		x = __builtin_bswap32(x << 8);
+		memcpy(o, &x, 4);
 		o += 3;
 	}
 	if (full == n)
@@ -205,7 +220,8 @@ decode_data(struct decoder *d, const char *s, size_t n)
 	if (n / 4 * 3 > d->o.max_record + 2)
 		return DATA_LARGE;
 	d->payload.len = 0;
-	if (buf_reserve(&d->payload, n / 4 * 3 + 1) == -1)
+	/* Room for the stores of whole words past the end, and the final newline. */
+	if (buf_reserve(&d->payload, n / 4 * 3 + 8) == -1)
 		return DATA_LARGE;
 	if ((len = b64_decode(s, n, (unsigned char *)d->payload.p)) < 0)
 		return DATA_BASE64;
@@ -619,7 +635,7 @@ env_value(struct decoder *d, int tag, int type, const char *p, size_t n)
 }
 
 /* The trie nodes and role of the value that is starting. */
-static void
+static inline __attribute__((always_inline)) void
 value_ctx(struct jp *jp, const struct mnode **env, const struct mnode **pay, int *role)
 {
 	struct decoder *d = jp->d;
@@ -688,7 +704,7 @@ json_record_begin(struct jp *jp)
 	record_begin(d);
 }
 
-static int
+static inline __attribute__((always_inline)) int
 on_scalar(struct jp *jp, int type, const char *p, size_t n)
 {
 	struct decoder *d = jp->d;
@@ -764,7 +780,7 @@ cb_string(void *ctx, const unsigned char *s, size_t n)
 	return on_scalar(ctx, SLOT_STRING, (const char *)s, n);
 }
 
-static int
+static inline __attribute__((always_inline)) int
 on_open(struct jp *jp, int array)
 {
 	struct decoder *d = jp->d;
@@ -783,7 +799,7 @@ on_open(struct jp *jp, int array)
 	l->kenv = l->kpay = NULL;
 	l->idx = 0;
 	l->array = (unsigned char)array;
-	l->start = jp_off(jp) - 1;
+	l->start = 0;
 	l->role = ROLE_NONE;
 	switch (role) {
 	case ROLE_TOP:
@@ -814,11 +830,13 @@ on_open(struct jp *jp, int array)
 		break;
 	case ROLE_RECORD:
 		l->role = ROLE_RECORD;
-		rec_clear(&d->rec, l->start);
+		rec_clear(&d->rec, jp_off(jp) - 1);
 		break;
 	default:
 		break;
 	}
+	if (l->role != ROLE_NONE)
+		l->start = jp_off(jp) - 1;
 	if (pay != NULL && pay->slot >= 0 &&
 	    capture(jp, pay->slot, array ? SLOT_ARRAY : SLOT_OBJECT, "", 0) == -1)
 		return 0;
@@ -866,13 +884,13 @@ cb_map_key(void *ctx, const unsigned char *k, size_t n)
 	return 1;
 }
 
-static int
+static inline __attribute__((always_inline)) int
 on_close(struct jp *jp)
 {
 	struct decoder *d = jp->d;
 	struct level *l = &jp->lv[jp->depth];
-	size_t end = jp_off(jp);
 	int role = l->role;
+	size_t end = role != ROLE_NONE || jp->depth == 1 ? jp_off(jp) : 0;
 
 	jp->depth--;
 	switch (role) {
@@ -1012,7 +1030,7 @@ static const struct envpath envpaths[] = {
 };
 
 static struct matcher *
-envelope_matcher(enum kc_format fmt)
+envelope_matcher(enum kc_format fmt, unsigned meta)
 {
 	struct matcher *m;
 	struct mnode *n;
@@ -1021,6 +1039,9 @@ envelope_matcher(enum kc_format fmt)
 		return NULL;
 	for (size_t i = 0; i < sizeof(envpaths) / sizeof(envpaths[0]); i++) {
 		if (fmt != FMT_AUTO && (int)fmt != envpaths[i].fmt)
+			continue;
+		/* A field nobody uses is not looked for. */
+		if (tag_meta[envpaths[i].tag] != 0 && (tag_meta[envpaths[i].tag] & meta) == 0)
 			continue;
 		if ((n = match_add_steps(m, envpaths[i].steps)) == NULL) {
 			match_free(m);
@@ -1064,7 +1085,7 @@ decode_new(const struct decode_opts *o, const struct matcher *payload,
 		break;
 	}
 	if (o->format != FMT_JSON && o->format != FMT_BASE64 &&
-	    (d->em = envelope_matcher(o->format)) == NULL)
+	    (d->em = envelope_matcher(o->format, o->meta)) == NULL)
 		goto fail;
 	if ((d->vals = calloc((size_t)d->nslots + 1, sizeof(*d->vals))) == NULL ||
 	    (d->slots = calloc((size_t)d->nslots + 1, sizeof(*d->slots))) == NULL ||

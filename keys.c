@@ -525,6 +525,12 @@ copy_small(char *d, const char *p, size_t n)
 		memcpy(d + n - 8, &b, 8);
 	} else if (n > 16) {
 		memcpy(d, p, n);
+	} else if (n >= 4) {
+		uint32_t a, b;
+		memcpy(&a, p, 4);
+		memcpy(&b, p + n - 4, 4);
+		memcpy(d, &a, 4);
+		memcpy(d + n - 4, &b, 4);
 	} else {
 		for (size_t i = 0; i < n; i++)
 			d[i] = p[i];
@@ -541,6 +547,40 @@ put(struct buf *b, const char *p, size_t n)
 	return 0;
 }
 
+/* Does a value hold a byte below 0x20 or 0x7f?  Eight bytes at a time: the usual
+ * "has a byte less than" and "has a zero byte" word tricks, exact about whether one is
+ * there. */
+static inline int
+has_control(const char *p, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t x, y;
+		memcpy(&x, p + i, 8);
+		y = x ^ (ones * 0x7f);
+		if ((((x - ones * 0x20) & ~x) | ((y - ones) & ~y)) & highs)
+			return 1;
+	}
+	if (n - i >= 4) {
+		/* The last four to seven bytes as two words that may overlap. */
+		uint32_t w[2], o1 = 0x01010101u, h1 = 0x80808080u;
+		memcpy(&w[0], p + i, 4);
+		memcpy(&w[1], p + n - 4, 4);
+		for (int j = 0; j < 2; j++) {
+			uint32_t x = w[j], y = x ^ (o1 * 0x7f);
+			if ((((x - o1 * 0x20) & ~x) | ((y - o1) & ~y)) & h1)
+				return 1;
+		}
+		return 0;
+	}
+	for (; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			return 1;
+	return 0;
+}
+
 /* Append a value: escaped with --escape-values, else refused (1) when it holds a control
  * byte. */
 static inline int
@@ -549,9 +589,8 @@ add_value(struct tmpl_set *s, const struct tmpl *t, const char *p, size_t n)
 	static const char hex[] = "0123456789ABCDEF";
 
 	if (!s->o.escape) {
-		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-				return 1;
+		if (has_control(p, n))
+			return 1;
 		return put(&s->keys, p, n);
 	}
 	if (buf_reserve(&s->keys, 3 * n) == -1)

@@ -55,6 +55,32 @@ void		 match_finish(struct matcher *);
 int		 match_nslots(const struct matcher *);
 const struct mnode *match_root(const struct matcher *);
 
+/* Names are short: eight bytes at a time beats a call to memcmp. */
+static inline int
+mnode_name_eq(const char *a, const char *b, size_t n)
+{
+	uint64_t x, y;
+
+	for (; n >= 8; a += 8, b += 8, n -= 8) {
+		__builtin_memcpy(&x, a, 8);
+		__builtin_memcpy(&y, b, 8);
+		if (x != y)
+			return 0;
+	}
+	if (n >= 4) {
+		uint32_t u, v, w, z;
+		__builtin_memcpy(&u, a, 4);
+		__builtin_memcpy(&v, b, 4);
+		__builtin_memcpy(&w, a + n - 4, 4);
+		__builtin_memcpy(&z, b + n - 4, 4);
+		return u == v && w == z;
+	}
+	while (n-- > 0)
+		if (*a++ != *b++)
+			return 0;
+	return 1;
+}
+
 /* The child for member name k, or for element i; NULL when no registered path goes there. */
 static inline const struct mnode *
 mnode_key(const struct mnode *n, const char *k, size_t len)
@@ -63,16 +89,9 @@ mnode_key(const struct mnode *n, const char *k, size_t len)
 
 	if ((n->names & mnode_name_bit(k, len)) == 0)
 		return NULL;
-	for (c = n->child; c != NULL; c = c->next) {
-		size_t i;
-		if (c->name == NULL || c->nlen != len)
-			continue;
-		/* Names are short: a loop beats a call to memcmp. */
-		for (i = 0; i < len && c->name[i] == k[i]; i++)
-			;
-		if (i == len)
+	for (c = n->child; c != NULL; c = c->next)
+		if (c->name != NULL && c->nlen == len && mnode_name_eq(c->name, k, len))
 			return c;
-	}
 	return NULL;
 }
 

@@ -354,9 +354,10 @@ sink_failed(struct run *r)
 	worst(r, KC_IO);
 }
 
-/* Apply the Redis batch, after making this batch's dead letters durable. */
+/* Apply the Redis batch, after making this batch's dead letters durable.  With wait, until
+ * it is applied; else it is sent, and the next batch is read while Redis works. */
 static void
-apply_batch(struct run *r)
+apply_batch(struct run *r, int wait)
 {
 	if (r->dl != NULL && r->dl_dirty) {
 		if (fflush(r->dl) == EOF || fsync(fileno(r->dl)) == -1) {
@@ -368,7 +369,7 @@ apply_batch(struct run *r)
 		}
 		r->dl_dirty = 0;
 	}
-	if (sink_flush(r->sink) == -1)
+	if (sink_flush(r->sink, wait) == -1)
 		sink_failed(r);
 	r->batch_records = 0;
 }
@@ -505,7 +506,7 @@ on_doc_end(void *arg, const struct reject *rj, int envelope)
 	if (sink_commit(r->sink) == -1)
 		sink_failed(r);
 	else if (r->redis != NULL && (envelope || (long long)r->batch_records >= r->batch))
-		apply_batch(r);
+		apply_batch(r, 0);
 }
 
 /* ---- the read loop ------------------------------------------------------------------------ */
@@ -540,9 +541,10 @@ read_input(struct run *r, const char *path)
 		n = input_read(in, space, avail, idle ? -1 : r->flush_ms);
 		if (n == INPUT_IDLE) {
 			idle = 1;
+			/* Input is idle: what was read reaches its destination now. */
 			if (r->redis != NULL)
-				apply_batch(r);
-			else if (sink_flush(r->sink) == -1)
+				apply_batch(r, 1);
+			else if (sink_flush(r->sink, 1) == -1)
 				sink_failed(r);
 			continue;
 		}
@@ -1096,7 +1098,7 @@ finish(struct run *r)
 {
 	progress_erase(r);
 	if (r->redis != NULL && !r->sink_dead)
-		apply_batch(r);		/* the last batch, its dead letters synced first */
+		apply_batch(r, 1);	/* the last batch, its dead letters synced first */
 	if (!r->quiet_exit && !r->sink_dead && sink_finish(r->sink) == -1)
 		sink_failed(r);
 	if (r->dl != NULL) {

@@ -72,15 +72,13 @@ struct redis {
 	char		 sha[48];
 	char		 runid[33];
 	uint64_t	 batch;		/* batches applied */
+	int		 pending;	/* a batch was sent, its reply not read yet */
+	char		 token[96];
 	int		 retried;	/* retries before the last failure */
 	int		 auth_failed;
 	uint64_t	 commands;
 
-	const char	**argv;		/* the EVALSHA being built */
-	size_t		 *argl;
-	size_t		  argc, argcap;
-	char		 *nums;		/* numbers as text, for argv */
-	size_t		  numlen, numcap;
+	struct buf	 cmd;		/* the EVALSHA being sent, in RESP */
 };
 
 static char *
@@ -269,9 +267,7 @@ redis_free(struct redis *r)
 		memset(r->pass, 0, strlen(r->pass));
 		free(r->pass);
 	}
-	free(r->argv);
-	free(r->argl);
-	free(r->nums);
+	buf_free(&r->cmd);
 	free(r);
 }
 
@@ -310,6 +306,15 @@ reply_failure(const redisReply *rep)
 	return F_FATAL;
 }
 
+/* What a failed read or write of the connection means. */
+static const char *
+io_error(const struct redis *r)
+{
+	if (r->c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return "timed out";
+	return r->c->errstr;
+}
+
 /* Run one command.  On failure returns NULL, fills err and sets *f; a dead connection is
  * dropped. */
 static redisReply *
@@ -321,8 +326,7 @@ command(struct redis *r, int argc, const char **argv, const size_t *argl, int *f
 	r->commands++;
 	rep = redisCommandArgv(r->c, argc, argv, argl);
 	if (rep == NULL) {
-		kc_errf(err, "%s", r->c->err == REDIS_ERR_IO && (errno == EAGAIN ||
-		    errno == EWOULDBLOCK) ? "timed out" : r->c->errstr);
+		kc_errf(err, "%s", io_error(r));
 		disconnect(r);
 		*f = F_RETRY;
 		return NULL;
@@ -443,25 +447,29 @@ pause_ms(long ms)
 		;
 }
 
-/* Run step until it succeeds, retrying what can pass with exponential back-off. */
+/* Run step until it succeeds, retrying what can pass with exponential back-off.  f is
+ * F_NONE to start with an attempt, or the failure of an attempt already made. */
 static int
-with_retries(struct redis *r, int (*step)(struct redis *, const void *, int *,
-    struct kc_err *), const void *arg, struct kc_err *err)
+retry_from(struct redis *r, int (*step)(struct redis *, const void *, int *,
+    struct kc_err *), const void *arg, int f, struct kc_err *err)
 {
 	long backoff = BACKOFF_MS;
-	int f, tries = 0, noscript = 0;
+	int tries = 0, noscript = 0;
 
 	r->retried = r->auth_failed = 0;
 	for (;;) {
-		if ((r->c != NULL || connect_once(r, &f, err) == 0) && step(r, arg, &f, err) == 0)
+		if (f == F_NONE && (r->c != NULL || connect_once(r, &f, err) == 0) &&
+		    step(r, arg, &f, err) == 0)
 			return 0;
 		if (f == F_AUTH) {
 			r->auth_failed = 1;
 			return -1;
 		}
 		if (f == F_NOSCRIPT && !noscript++) {
-			if (load_script(r, &f, err) == 0)
+			if (load_script(r, &f, err) == 0) {
+				f = F_NONE;
 				continue;
+			}
 		}
 		if (f == F_FATAL)
 			return -1;
@@ -471,7 +479,15 @@ with_retries(struct redis *r, int (*step)(struct redis *, const void *, int *,
 		disconnect(r);
 		pause_ms(backoff);
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		f = F_NONE;
 	}
+}
+
+static int
+with_retries(struct redis *r, int (*step)(struct redis *, const void *, int *,
+    struct kc_err *), const void *arg, struct kc_err *err)
+{
+	return retry_from(r, step, arg, F_NONE, err);
 }
 
 static int
@@ -490,117 +506,133 @@ redis_connect(struct redis *r, struct kc_err *err)
 
 /* ---- batches --------------------------------------------------------------------------------- */
 
-static int
-arg_add(struct redis *r, const char *p, size_t n)
+/* Decimal digits of v into out (room for 20); returns the length.  snprintf costs more than
+ * the rest of a counter's bytes together. */
+static size_t
+u64_text(uint64_t v, char *out)
 {
-	if (r->argc == r->argcap) {
-		size_t cap = r->argcap ? r->argcap * 2 : 256;
-		const char **na = realloc(r->argv, cap * sizeof(*na));
-		size_t *nl;
-		if (na == NULL)
-			return -1;
-		r->argv = na;
-		if ((nl = realloc(r->argl, cap * sizeof(*nl))) == NULL)
-			return -1;
-		r->argl = nl;
-		r->argcap = cap;
-	}
-	r->argv[r->argc] = p;
-	r->argl[r->argc++] = n;
-	return 0;
+	char tmp[20];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	return n;
 }
 
-/* Numbers are formatted into r->nums first and pointed to afterwards, since nums may move
- * while it grows; argv holds offsets (with p == NULL) until then. */
-static int
-arg_num(struct redis *r, long long v)
+/* Append one RESP bulk string: $LEN CRLF BYTES CRLF.  The caller reserved the room. */
+static void
+resp_bulk(struct buf *b, const char *p, size_t n)
 {
-	char tmp[32];
-	int n = snprintf(tmp, sizeof(tmp), "%lld", v);
+	char *o = b->p + b->len;
 
-	if (r->numlen + (size_t)n > r->numcap) {
-		size_t cap = r->numcap ? r->numcap * 2 : 4096;
-		while (cap < r->numlen + (size_t)n)
-			cap *= 2;
-		char *nn = realloc(r->nums, cap);
-		if (nn == NULL)
-			return -1;
-		r->nums = nn;
-		r->numcap = cap;
-	}
-	memcpy(r->nums + r->numlen, tmp, (size_t)n);
-	if (arg_add(r, NULL, (size_t)n) == -1)
-		return -1;
-	r->numlen += (size_t)n;
-	return 0;
+	*o++ = '$';
+	o += u64_text(n, o);
+	*o++ = '\r';
+	*o++ = '\n';
+	if (n > 0)
+		memcpy(o, p, n);
+	o += n;
+	*o++ = '\r';
+	*o++ = '\n';
+	b->len = (size_t)(o - b->p);
 }
 
-static int
-build(struct redis *r, const struct rbatch *b, char *token, size_t tlen, char *numkeys,
-    size_t nklen)
+static void
+resp_num(struct buf *b, long long v)
 {
-	size_t off = 0;
-	int ok = 0;
+	char num[24];
+	size_t n;
 
-	r->argc = r->numlen = 0;
-	ok |= arg_add(r, "EVALSHA", 7);
-	ok |= arg_add(r, r->sha, strlen(r->sha));
-	ok |= arg_add(r, numkeys, nklen);
-	ok |= arg_add(r, token, tlen);
-	ok |= arg_add(r, r->o.ckpt_key, strlen(r->o.ckpt_key));
-	ok |= arg_add(r, r->o.dl_key ? r->o.dl_key : "kincount:dead-letters",
-	    r->o.dl_key ? strlen(r->o.dl_key) : 21);
+	if (v < 0) {
+		num[0] = '-';
+		n = 1 + u64_text(-(uint64_t)v, num + 1);
+	} else {
+		n = u64_text((uint64_t)v, num);
+	}
+	resp_bulk(b, num, n);
+}
+
+/* The batch's EVALSHA as one RESP command in r->cmd, built in one pass (hiredis would
+ * format every argument with sprintf). */
+static int
+build(struct redis *r, const struct rbatch *b, const char *token, size_t tlen)
+{
+	const char *dl_key = r->o.dl_key ? r->o.dl_key : "kincount:dead-letters";
+	size_t argc = 10 + 2 * b->n + 3 * b->nck + b->ndl, need = 64 + 48 * argc;
+	struct buf *c = &r->cmd;
+
+	/* Room for every argument's header and bytes. */
 	for (size_t i = 0; i < b->n; i++)
-		ok |= arg_add(r, b->key[i], b->klen[i]);
-	ok |= arg_add(r, TOKEN_TTL, strlen(TOKEN_TTL));
-	ok |= arg_num(r, r->o.ttl);
-	ok |= arg_num(r, (long long)b->nck);
-	for (size_t i = 0; i < b->nck; i++) {
-		ok |= arg_add(r, b->ck_field[i].p, b->ck_field[i].n);
-		ok |= arg_add(r, b->ck_old[i].n ? b->ck_old[i].p : "", b->ck_old[i].n);
-		ok |= arg_add(r, b->ck_new[i].p, b->ck_new[i].n);
-	}
-	ok |= arg_num(r, (long long)b->ndl);
+		need += b->klen[i];
+	for (size_t i = 0; i < b->nck; i++)
+		need += b->ck_field[i].n + b->ck_old[i].n + b->ck_new[i].n;
 	for (size_t i = 0; i < b->ndl; i++)
-		ok |= arg_add(r, b->dl[i].p, b->dl[i].n);
-	for (size_t i = 0; i < b->n; i++)
-		ok |= arg_num(r, b->count[i]);
-	if (ok != 0)
+		need += b->dl[i].n;
+	need += tlen + strlen(r->o.ckpt_key) + strlen(dl_key) + strlen(r->sha);
+	c->len = 0;
+	if (buf_reserve(c, need) == -1)
 		return -1;
-	/* Point the numbers into nums, now that it no longer moves. */
-	for (size_t i = 0; i < r->argc; i++) {
-		if (r->argv[i] == NULL) {
-			r->argv[i] = r->nums + off;
-			off += r->argl[i];
-		}
+	c->p[c->len++] = '*';
+	c->len += u64_text(argc, c->p + c->len);
+	c->p[c->len++] = '\r';
+	c->p[c->len++] = '\n';
+	resp_bulk(c, "EVALSHA", 7);
+	resp_bulk(c, r->sha, strlen(r->sha));
+	resp_num(c, (long long)(b->n + 3));
+	resp_bulk(c, token, tlen);
+	resp_bulk(c, r->o.ckpt_key, strlen(r->o.ckpt_key));
+	resp_bulk(c, dl_key, strlen(dl_key));
+	for (size_t i = 0; i < b->n; i++)
+		resp_bulk(c, b->key[i], b->klen[i]);
+	resp_bulk(c, TOKEN_TTL, strlen(TOKEN_TTL));
+	resp_num(c, r->o.ttl);
+	resp_num(c, (long long)b->nck);
+	for (size_t i = 0; i < b->nck; i++) {
+		resp_bulk(c, b->ck_field[i].p, b->ck_field[i].n);
+		resp_bulk(c, b->ck_old[i].p, b->ck_old[i].n);
+		resp_bulk(c, b->ck_new[i].p, b->ck_new[i].n);
 	}
+	resp_num(c, (long long)b->ndl);
+	for (size_t i = 0; i < b->ndl; i++)
+		resp_bulk(c, b->dl[i].p, b->dl[i].n);
+	for (size_t i = 0; i < b->n; i++)
+		resp_num(c, b->count[i]);
 	return 0;
 }
 
-struct apply {
-	const struct rbatch	*b;
-	uint64_t		 batch;
-};
-
+/* The EVALSHA of batch number n (its token). */
 static int
-eval_step(struct redis *r, const void *arg, int *f, struct kc_err *err)
+build_batch(struct redis *r, const struct rbatch *b, uint64_t n, int *f, struct kc_err *err)
 {
-	const struct apply *a = arg;
-	const struct rbatch *b = a->b;
-	char token[96], numkeys[32];
-	int tlen, nklen;
-	redisReply *rep;
+	int tlen;
 
-	tlen = snprintf(token, sizeof(token), "kincount:batch:%s:%llu", r->runid,
-	    (unsigned long long)a->batch);
-	nklen = snprintf(numkeys, sizeof(numkeys), "%zu", b->n + 3);
-	if (build(r, b, token, (size_t)tlen, numkeys, (size_t)nklen) == -1) {
+	tlen = snprintf(r->token, sizeof(r->token), "kincount:batch:%s:%llu", r->runid,
+	    (unsigned long long)n);
+	if (build(r, b, r->token, (size_t)tlen) == -1) {
 		kc_errf(err, "%s", strerror(ENOMEM));
 		*f = F_FATAL;
 		return -1;
 	}
-	if ((rep = command(r, (int)r->argc, r->argv, r->argl, f, err)) == NULL)
+	return 0;
+}
+
+/* The script's answer: applied (refused keys reported), already applied, or a checkpoint
+ * that moved.  Frees rep. */
+static int
+batch_reply(struct redis *r, const struct rbatch *b, redisReply *rep, int *f,
+    struct kc_err *err)
+{
+	(void)r;
+	if (rep->type == REDIS_REPLY_ERROR) {
+		kc_errf(err, "%s", rep->str);
+		*f = reply_failure(rep);
+		freeReplyObject(rep);
 		return -1;
+	}
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
 	    rep->element[0]->type != REDIS_REPLY_INTEGER) {
 		kc_errf(err, "unexpected reply to the batch script");
@@ -626,19 +658,91 @@ eval_step(struct redis *r, const void *arg, int *f, struct kc_err *err)
 				    e->type == REDIS_REPLY_STRING ? e->str : "refused");
 		}
 	}
+	*f = F_NONE;
 	freeReplyObject(rep);
+	return 0;
+}
+
+static int
+eval_step(struct redis *r, const void *arg, int *f, struct kc_err *err)
+{
+	const struct rbatch *b = arg;
+	void *rep;
+
+	if (build_batch(r, b, r->batch + 1, f, err) == -1)
+		return -1;
+	r->commands++;
+	if (redisAppendFormattedCommand(r->c, r->cmd.p, r->cmd.len) != REDIS_OK ||
+	    redisGetReply(r->c, &rep) != REDIS_OK) {
+		kc_errf(err, "%s", io_error(r));
+		disconnect(r);
+		*f = F_RETRY;
+		return -1;
+	}
+	return batch_reply(r, b, rep, f, err);
+}
+
+int
+redis_send(struct redis *r, const struct rbatch *b, struct kc_err *err)
+{
+	int f, done = 0;
+
+	if (r->c == NULL && with_retries(r, nothing, NULL, err) == -1)
+		return -1;
+	if (build_batch(r, b, r->batch + 1, &f, err) == -1)
+		return -1;
+	r->commands++;
+	if (redisAppendFormattedCommand(r->c, r->cmd.p, r->cmd.len) != REDIS_OK) {
+		kc_errf(err, "%s", strerror(ENOMEM));
+		return -1;
+	}
+	while (!done) {
+		if (redisBufferWrite(r->c, &done) != REDIS_OK) {
+			/* Sent in part or not at all: the reply will not come; retry now. */
+			kc_errf(err, "%s", io_error(r));
+			disconnect(r);
+			if (retry_from(r, eval_step, b, F_RETRY, err) == -1)
+				return -1;
+			r->batch++;
+			return 0;
+		}
+	}
+	r->pending = 1;
+	return 0;
+}
+
+int
+redis_wait(struct redis *r, const struct rbatch *b, struct kc_err *err)
+{
+	void *rep;
+	int f;
+
+	if (!r->pending)
+		return 0;
+	r->pending = 0;
+	if (redisGetReply(r->c, &rep) != REDIS_OK) {
+		kc_errf(err, "%s", io_error(r));
+		disconnect(r);
+		f = F_RETRY;
+	} else if (batch_reply(r, b, rep, &f, err) == 0) {
+		r->batch++;
+		return 0;
+	}
+	if (f == F_FATAL)
+		return -1;
+	/* The same batch again, under the same token: never counted twice. */
+	if (retry_from(r, eval_step, b, f, err) == -1)
+		return -1;
+	r->batch++;
 	return 0;
 }
 
 int
 redis_apply(struct redis *r, const struct rbatch *b, struct kc_err *err)
 {
-	struct apply a = { b, r->batch + 1 };
-
-	if (with_retries(r, eval_step, &a, err) == -1)
+	if (redis_send(r, b, err) == -1)
 		return -1;
-	r->batch++;
-	return 0;
+	return redis_wait(r, b, err);
 }
 
 struct hget {

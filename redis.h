@@ -47,6 +47,11 @@ int		 redis_connect(struct redis *, struct kc_err *);
 /* Apply one batch.  Returns 0 when it is applied (or had already been, by an earlier attempt
  * of the same batch), -1 with err filled when it could not be. */
 int		 redis_apply(struct redis *, const struct rbatch *, struct kc_err *);
+/* The same in two steps, so the next batch can be read while the server works: send the
+ * batch, then wait for its answer (retrying it, from scratch, if none comes).  Between the
+ * two, no other call may be made, and the batch's arrays must stay as they are. */
+int		 redis_send(struct redis *, const struct rbatch *, struct kc_err *);
+int		 redis_wait(struct redis *, const struct rbatch *, struct kc_err *);
 
 /* The value of field in hash key; *found = 0 when there is none. */
 int		 redis_hget(struct redis *, const char *key, const char *field, size_t flen,

@@ -12,6 +12,10 @@
 
 #include "sink.h"
 
+struct flight;
+static void	flight_free(struct flight *);
+static int	redis_drain(struct sink *);
+
 #define WRITE_AT	(256 * 1024)	/* write out once this much is committed */
 #define BLOCK_SIZE	(1024 * 1024)	/* key storage block */
 
@@ -42,9 +46,10 @@ struct table {
 struct ckpt {
 	struct buf	 field;
 	struct buf	 stored;	/* in Redis, as this run last saw or left it */
+	struct buf	 inflight;	/* highest in the batch sent, not yet acknowledged */
 	struct buf	 batch;		/* highest sequence number in the open batch */
 	struct buf	 doc;		/* highest in the open document */
-	int		 has_stored, has_batch, has_doc;
+	int		 has_stored, has_inflight, has_batch, has_doc;
 };
 
 struct sink {
@@ -53,6 +58,7 @@ struct sink {
 	size_t		 nck;
 	struct buf	 dl;		/* dead-letter lines for the batch, NUL-separated */
 	uint64_t	 sent;		/* counters sent to Redis (distinct keys per batch) */
+	struct flight	*fl;		/* the batch Redis is working on */
 	struct kc_err	 rerr;
 	struct buf	 out;
 	size_t		 committed;	/* out[0, committed) may be written */
@@ -92,10 +98,12 @@ sink_free(struct sink *s)
 	for (size_t i = 0; i < s->nck; i++) {
 		buf_free(&s->ck[i].field);
 		buf_free(&s->ck[i].stored);
+		buf_free(&s->ck[i].inflight);
 		buf_free(&s->ck[i].batch);
 		buf_free(&s->ck[i].doc);
 	}
 	free(s->ck);
+	flight_free(s->fl);
 	buf_free(&s->dl);
 	free(s->t.e);
 	free(s->t.idx);
@@ -347,7 +355,7 @@ sink_checkpoint(struct sink *s, struct text field, struct text seq)
 		s->ck = nc;
 		c = &s->ck[s->nck++];
 		memset(c, 0, sizeof(*c));
-		if (buf_add(&c->field, field.p, field.n) == -1 ||
+		if (buf_add(&c->field, field.p, field.n) == -1 || redis_drain(s) == -1 ||
 		    redis_hget(s->o.redis, s->o.ckpt_key, field.p, field.n, &c->stored,
 		    &c->has_stored, &s->rerr) == -1) {
 			s->nck--;
@@ -356,8 +364,8 @@ sink_checkpoint(struct sink *s, struct text field, struct text seq)
 			return -1;
 		}
 	}
-	max = c->has_doc ? &c->doc : c->has_batch ? &c->batch : c->has_stored ? &c->stored :
-	    NULL;
+	max = c->has_doc ? &c->doc : c->has_batch ? &c->batch :
+	    c->has_inflight ? &c->inflight : c->has_stored ? &c->stored : NULL;
 	if (max != NULL && seqcmp(seq.p, seq.n, max->p, max->len) <= 0)
 		return 1;
 	c->doc.len = 0;
@@ -379,20 +387,66 @@ sink_dead_letter(struct sink *s, const char *line, size_t n)
 	return 0;
 }
 
-struct refusal {
-	struct sink	 *s;
+/* The batch sent to Redis and not yet acknowledged: its own copy of everything, so the next
+ * batch can be gathered meanwhile (and this one sent again if the answer does not come). */
+struct flight {
+	int		  active;
+	struct rbatch	  b;
+	struct buf	  keys;		/* key bytes, one after another */
 	const char	**key;
 	size_t		 *klen;
 	long long	 *count;
+	size_t		  cap;
+	struct text	 *ck;		/* fields, then old, then new */
+	struct buf	  ckbuf;
+	size_t		  ckcap;
+	struct text	 *dl;
+	struct buf	  dlbuf;
+	size_t		  dlcap;
 };
 
 static void
 on_refused(void *arg, size_t i, const char *why)
 {
-	struct refusal *r = arg;
+	struct sink *s = arg;
+	struct flight *fl = s->fl;
 
-	if (r->s->o.refused != NULL)
-		r->s->o.refused(r->s->o.arg, r->key[i], r->klen[i], r->count[i], why);
+	if (s->o.refused != NULL)
+		s->o.refused(s->o.arg, fl->key[i], fl->klen[i], fl->count[i], why);
+}
+
+static void
+flight_free(struct flight *fl)
+{
+	if (fl == NULL)
+		return;
+	buf_free(&fl->keys);
+	free(fl->key);
+	free(fl->klen);
+	free(fl->count);
+	free(fl->ck);
+	buf_free(&fl->ckbuf);
+	free(fl->dl);
+	buf_free(&fl->dlbuf);
+	free(fl);
+}
+
+/* Grow an array of n elements of size sz to hold want; 0 or -1. */
+static int
+grow(void *pp, size_t *cap, size_t want, size_t sz)
+{
+	void *np;
+	size_t c = *cap ? *cap : 64;
+
+	if (want <= *cap)
+		return 0;
+	while (c < want)
+		c *= 2;
+	if ((np = realloc(*(void **)pp, c * sz)) == NULL)
+		return -1;
+	*(void **)pp = np;
+	*cap = c;
+	return 0;
 }
 
 static void
@@ -415,18 +469,44 @@ table_clear(struct table *t)
 	}
 }
 
-/* Apply the committed batch to Redis. */
+/* Wait for the batch in flight; on its answer its checkpoints become the stored ones. */
+static int
+redis_drain(struct sink *s)
+{
+	struct flight *fl = s->fl;
+
+	if (fl == NULL || !fl->active)
+		return 0;
+	fl->active = 0;
+	if (redis_wait(s->o.redis, &fl->b, &s->rerr) == -1)
+		return -1;
+	s->sent += fl->b.n;
+	for (size_t i = 0; i < s->nck; i++) {
+		struct ckpt *c = &s->ck[i];
+		if (!c->has_inflight)
+			continue;
+		c->stored.len = 0;
+		if (buf_add(&c->stored, c->inflight.p, c->inflight.len) == -1) {
+			kc_errf(&s->rerr, "%s", strerror(ENOMEM));
+			return -1;
+		}
+		c->has_stored = 1;
+		c->has_inflight = 0;
+	}
+	return 0;
+}
+
+/* Copy the committed batch into the flight and send it; the table is free again at once. */
 static int
 redis_flush(struct sink *s)
 {
-	struct rbatch b = { 0 };
-	struct refusal rf = { s, NULL, NULL, NULL };
-	struct text *ck = NULL, *dl = NULL;
-	size_t n = 0, nck = 0, ndl = 0, dl_sent = s->dl.len, i;
-	int rc = -1;
+	struct flight *fl;
+	size_t n = 0, nck = 0, ndl = 0, nkeys, i, off;
 
 	if (s->t.nundo > 0)
 		return 0;	/* a document is open: wait for its end */
+	if (redis_drain(s) == -1)
+		return -1;
 	for (i = 0; i < s->nck; i++)
 		nck += s->ck[i].has_batch;
 	for (i = 0; i < s->dl.len; i++)
@@ -437,85 +517,94 @@ redis_flush(struct sink *s)
 		table_clear(&s->t);
 		return 0;
 	}
-	rf.key = malloc((n + 1) * sizeof(*rf.key));
-	rf.klen = malloc((n + 1) * sizeof(*rf.klen));
-	rf.count = malloc((n + 1) * sizeof(*rf.count));
-	ck = malloc((3 * nck + 1) * sizeof(*ck));	/* fields, then old, then new */
-	dl = malloc((ndl + 1) * sizeof(*dl));
-	if (rf.key == NULL || rf.klen == NULL || rf.count == NULL || ck == NULL || dl == NULL) {
-		kc_errf(&s->rerr, "%s", strerror(ENOMEM));
-		goto out;
-	}
-	n = 0;
-	for (i = 0; i < s->t.n; i++) {
-		if (s->t.e[i].count == 0)
+	if (s->fl == NULL && (s->fl = calloc(1, sizeof(*s->fl))) == NULL)
+		goto oom;
+	fl = s->fl;
+	if (grow(&fl->key, &fl->cap, n, sizeof(*fl->key)) == -1)
+		goto oom;
+	fl->cap = 0;
+	if (grow(&fl->klen, &fl->cap, n, sizeof(*fl->klen)) == -1)
+		goto oom;
+	fl->cap = 0;
+	if (grow(&fl->count, &fl->cap, n, sizeof(*fl->count)) == -1 ||
+	    grow(&fl->ck, &fl->ckcap, 3 * nck, sizeof(*fl->ck)) == -1 ||
+	    grow(&fl->dl, &fl->dlcap, ndl, sizeof(*fl->dl)) == -1)
+		goto oom;
+
+	/* Keys, copied out of the table (whose storage the next batch reuses). */
+	fl->keys.len = 0;
+	for (i = 0, n = 0; i < s->t.n; i++) {
+		struct entry *e = &s->t.e[i];
+		if (e->count == 0)
 			continue;
-		rf.key[n] = s->t.e[i].key;
-		rf.klen[n] = s->t.e[i].len;
-		rf.count[n] = s->t.e[i].count;
+		if (buf_add(&fl->keys, e->key, e->len) == -1)
+			goto oom;
+		fl->klen[n] = e->len;
+		fl->count[n] = e->count;
 		n++;
 	}
-	for (i = 0, b.nck = 0; i < s->nck; i++) {
+	nkeys = n;
+	for (i = 0, off = 0; i < n; off += fl->klen[i], i++)
+		fl->key[i] = fl->keys.p + off;
+
+	/* Checkpoints: each field, the value this run last saw, the new one.  redis.c takes
+	 * three arrays: all fields, then all old values, then all new values. */
+	fl->ckbuf.len = 0;
+	for (i = 0; i < s->nck; i++) {
 		struct ckpt *c = &s->ck[i];
 		if (!c->has_batch)
 			continue;
-		ck[b.nck] = (struct text){ c->field.p, c->field.len };
-		ck[nck + b.nck] = (struct text){ c->has_stored ? c->stored.p : "",
-		    c->has_stored ? c->stored.len : 0 };
-		ck[2 * nck + b.nck] = (struct text){ c->batch.p, c->batch.len };
-		b.nck++;
+		c->inflight.len = 0;
+		if (buf_add(&c->inflight, c->batch.p, c->batch.len) == -1 ||
+		    buf_add(&fl->ckbuf, c->field.p, c->field.len) == -1 ||
+		    buf_add(&fl->ckbuf, c->stored.p, c->has_stored ? c->stored.len : 0) == -1 ||
+		    buf_add(&fl->ckbuf, c->batch.p, c->batch.len) == -1)
+			goto oom;
+		c->has_inflight = 1;
+		c->has_batch = 0;
 	}
-	for (i = 0, ndl = 0; i < s->dl.len; ) {
-		size_t len = strlen(s->dl.p + i);
-		dl[ndl++] = (struct text){ s->dl.p + i, len };
-		i += len + 1;
+	for (i = 0, off = 0, n = 0; i < s->nck; i++) {
+		struct ckpt *c = &s->ck[i];
+		size_t lold = c->has_stored ? c->stored.len : 0;
+		if (!c->has_inflight)
+			continue;
+		fl->ck[n] = (struct text){ fl->ckbuf.p + off, c->field.len };
+		off += c->field.len;
+		fl->ck[nck + n] = (struct text){ fl->ckbuf.p + off, lold };
+		off += lold;
+		fl->ck[2 * nck + n] = (struct text){ fl->ckbuf.p + off, c->inflight.len };
+		off += c->inflight.len;
+		n++;
 	}
-	b.n = n;
-	b.key = rf.key;
-	b.klen = rf.klen;
-	b.count = rf.count;
-	b.ck_field = ck;
-	b.ck_old = ck + nck;
-	b.ck_new = ck + 2 * nck;
-	b.ndl = ndl;
-	b.dl = dl;
-	b.refused = on_refused;
-	b.arg = &rf;
-	if ((rc = redis_apply(s->o.redis, &b, &s->rerr)) == 0) {
-		s->sent += n;
-		for (i = 0; i < s->nck; i++) {
-			struct ckpt *c = &s->ck[i];
-			if (!c->has_batch)
-				continue;
-			c->stored.len = 0;
-			if (buf_add(&c->stored, c->batch.p, c->batch.len) == -1) {
-				kc_errf(&s->rerr, "%s", strerror(ENOMEM));
-				rc = -1;
-			}
-			c->has_stored = 1;
-			c->has_batch = 0;
-		}
-		/* Keep the dead letters of keys refused by this very batch for the next one. */
-		if (dl_sent > 0) {
-			memmove(s->dl.p, s->dl.p + dl_sent, s->dl.len - dl_sent);
-			s->dl.len -= dl_sent;
-		}
-		table_clear(&s->t);
+
+	/* Dead letters move with the batch. */
+	fl->dlbuf.len = 0;
+	if (buf_add(&fl->dlbuf, s->dl.p, s->dl.len) == -1)
+		goto oom;
+	s->dl.len = 0;
+	for (i = 0, off = 0, ndl = 0; off < fl->dlbuf.len; ndl++) {
+		size_t len = strlen(fl->dlbuf.p + off);
+		fl->dl[ndl] = (struct text){ fl->dlbuf.p + off, len };
+		off += len + 1;
 	}
-out:
-	free(rf.key);
-	free(rf.klen);
-	free(rf.count);
-	free(ck);
-	free(dl);
-	return rc;
+	table_clear(&s->t);
+
+	fl->b = (struct rbatch){ .n = nkeys, .key = fl->key, .klen = fl->klen,
+	    .count = fl->count, .nck = nck, .ck_field = fl->ck, .ck_old = fl->ck + nck,
+	    .ck_new = fl->ck + 2 * nck, .ndl = ndl, .dl = fl->dl, .refused = on_refused,
+	    .arg = s };
+	fl->active = 1;
+	return redis_send(s->o.redis, &fl->b, &s->rerr);
+oom:
+	kc_errf(&s->rerr, "%s", strerror(ENOMEM));
+	return -1;
 }
 
 int
-sink_flush(struct sink *s)
+sink_flush(struct sink *s, int wait)
 {
 	if (s->o.kind == SINK_REDIS)
-		return redis_flush(s);
+		return redis_flush(s) == -1 || (wait && redis_drain(s) == -1) ? -1 : 0;
 	return write_committed(s);
 }
 
@@ -528,9 +617,11 @@ sink_finish(struct sink *s)
 
 	if (s->o.kind == SINK_REDIS) {
 		/* A second round carries the dead letters of keys the last batch refused. */
-		if (redis_flush(s) == -1)
+		if (redis_flush(s) == -1 || redis_drain(s) == -1)
 			return -1;
-		return s->dl.len > 0 ? redis_flush(s) : 0;
+		if (s->dl.len > 0 && (redis_flush(s) == -1 || redis_drain(s) == -1))
+			return -1;
+		return 0;
 	}
 	if (s->o.kind != SINK_COUNT)
 		return write_committed(s);

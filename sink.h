@@ -43,9 +43,10 @@ void		 sink_rollback(struct sink *, struct sink_mark);
 void		 sink_abort(struct sink *);
 /* What was added so far is final; it may be written out from now on. */
 int		 sink_commit(struct sink *);
-/* Write out everything committed (input is idle, or it ended); for Redis, apply the batch.
+/* Write out everything committed (input is idle, or it ended); for Redis, send the batch
+ * and, with wait, also wait until it is applied (else that happens by the next call).
  * Nothing happens while keys are added but not committed. */
-int		 sink_flush(struct sink *);
+int		 sink_flush(struct sink *, int wait);
 
 /* --checkpoint: a record of stream/shard field with sequence number seq (a valid decimal).
  * Returns 1 when it was applied before (a duplicate), 0 when it is new (it then moves the

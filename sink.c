@@ -396,7 +396,7 @@ struct flight {
 	const char	**key;
 	size_t		 *klen;
 	long long	 *count;
-	size_t		  cap;
+	size_t		  keycap, lencap, countcap;
 	struct text	 *ck;		/* fields, then old, then new */
 	struct buf	  ckbuf;
 	size_t		  ckcap;
@@ -431,7 +431,7 @@ flight_free(struct flight *fl)
 	free(fl);
 }
 
-/* Grow an array of n elements of size sz to hold want; 0 or -1. */
+/* Grow the array *pp, of *cap elements of size sz, to hold want; 0 or -1. */
 static int
 grow(void *pp, size_t *cap, size_t want, size_t sz)
 {
@@ -520,13 +520,9 @@ redis_flush(struct sink *s)
 	if (s->fl == NULL && (s->fl = calloc(1, sizeof(*s->fl))) == NULL)
 		goto oom;
 	fl = s->fl;
-	if (grow(&fl->key, &fl->cap, n, sizeof(*fl->key)) == -1)
-		goto oom;
-	fl->cap = 0;
-	if (grow(&fl->klen, &fl->cap, n, sizeof(*fl->klen)) == -1)
-		goto oom;
-	fl->cap = 0;
-	if (grow(&fl->count, &fl->cap, n, sizeof(*fl->count)) == -1 ||
+	if (grow(&fl->key, &fl->keycap, n, sizeof(*fl->key)) == -1 ||
+	    grow(&fl->klen, &fl->lencap, n, sizeof(*fl->klen)) == -1 ||
+	    grow(&fl->count, &fl->countcap, n, sizeof(*fl->count)) == -1 ||
 	    grow(&fl->ck, &fl->ckcap, 3 * nck, sizeof(*fl->ck)) == -1 ||
 	    grow(&fl->dl, &fl->dlcap, ndl, sizeof(*fl->dl)) == -1)
 		goto oom;

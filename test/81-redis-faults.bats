@@ -114,7 +114,7 @@ load redis
 	kill -CONT "$(redis_pid)"
 	assert_equal "$KSTATUS" 3 "exit status; stderr: $kstderr"
 	stderr=$kstderr
-	stderr_has_re '^kincount: redis: batch [0-9]+ not applied after 1 retr(y|ies): .+ \([1-9][0-9]* batches applied\)$'
+	stderr_has_re '^kincount: redis: batch [0-9]+ not applied after 1 retr(y|ies): .+ \([1-9][0-9]* batch(es)? applied\)$'
 	assert_equal "$(grep -c 'not applied' <<< "$stderr")" 1
 	# A batch that timed out may still land after SIGCONT; the rerun must not add it again.
 	[ "$(rcli ping)" = PONG ]

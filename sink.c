@@ -431,22 +431,22 @@ flight_free(struct flight *fl)
 	free(fl);
 }
 
-/* Grow the array *pp, of *cap elements of size sz, to hold want; 0 or -1. */
-static int
-grow(void *pp, size_t *cap, size_t want, size_t sz)
+/* The array p, of *cap elements of size sz, with room for want: p itself, or a larger
+ * copy; NULL when memory is exhausted (p is then unchanged). */
+static void *
+grow(void *p, size_t *cap, size_t want, size_t sz)
 {
 	void *np;
 	size_t c = *cap ? *cap : 64;
 
-	if (want <= *cap)
-		return 0;
+	if (p != NULL && want <= *cap)
+		return p;
 	while (c < want)
 		c *= 2;
-	if ((np = realloc(*(void **)pp, c * sz)) == NULL)
-		return -1;
-	*(void **)pp = np;
+	if ((np = realloc(p, c * sz)) == NULL)
+		return NULL;
 	*cap = c;
-	return 0;
+	return np;
 }
 
 static void
@@ -502,6 +502,7 @@ redis_flush(struct sink *s)
 {
 	struct flight *fl;
 	size_t n = 0, nck = 0, ndl = 0, nkeys, i, off;
+	void *p;
 
 	if (s->t.nundo > 0)
 		return 0;	/* a document is open: wait for its end */
@@ -520,12 +521,21 @@ redis_flush(struct sink *s)
 	if (s->fl == NULL && (s->fl = calloc(1, sizeof(*s->fl))) == NULL)
 		goto oom;
 	fl = s->fl;
-	if (grow(&fl->key, &fl->keycap, n, sizeof(*fl->key)) == -1 ||
-	    grow(&fl->klen, &fl->lencap, n, sizeof(*fl->klen)) == -1 ||
-	    grow(&fl->count, &fl->countcap, n, sizeof(*fl->count)) == -1 ||
-	    grow(&fl->ck, &fl->ckcap, 3 * nck, sizeof(*fl->ck)) == -1 ||
-	    grow(&fl->dl, &fl->dlcap, ndl, sizeof(*fl->dl)) == -1)
+	if ((p = grow(fl->key, &fl->keycap, n, sizeof(*fl->key))) == NULL)
 		goto oom;
+	fl->key = p;
+	if ((p = grow(fl->klen, &fl->lencap, n, sizeof(*fl->klen))) == NULL)
+		goto oom;
+	fl->klen = p;
+	if ((p = grow(fl->count, &fl->countcap, n, sizeof(*fl->count))) == NULL)
+		goto oom;
+	fl->count = p;
+	if ((p = grow(fl->ck, &fl->ckcap, 3 * nck, sizeof(*fl->ck))) == NULL)
+		goto oom;
+	fl->ck = p;
+	if ((p = grow(fl->dl, &fl->dlcap, ndl, sizeof(*fl->dl))) == NULL)
+		goto oom;
+	fl->dl = p;
 
 	/* Keys, copied out of the table (whose storage the next batch reuses). */
 	fl->keys.len = 0;

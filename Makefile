@@ -9,7 +9,7 @@ DESTDIR ?=
 
 PKGS     = yajl jansson hiredis zlib
 BUILD_DEBS = build-essential pkg-config libyajl-dev libjansson-dev libhiredis-dev zlib1g-dev
-TEST_DEBS  = bats bats-support bats-assert redis-server redis-tools jq mandoc bsdutils
+TEST_DEBS  = bats bats-support bats-assert redis-server redis-tools jq mandoc bsdutils python3 gzip
 
 KC_CFLAGS  = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
 	     -Wstrict-prototypes -Wmissing-prototypes

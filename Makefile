@@ -1,5 +1,5 @@
 # kincount: a Unix filter from Kinesis records to counter keys.
-# Targets: all run check bench lint install uninstall clean.  SANITIZE=1 builds with
+# Targets: all run check bench lint fuzz install uninstall clean.  SANITIZE=1 builds with
 # AddressSanitizer and UndefinedBehaviorSanitizer.  User CFLAGS/LDFLAGS are added to.
 
 PREFIX  ?= /usr/local
@@ -57,6 +57,23 @@ bench: kincount
 lint:
 	mandoc -Tlint -Wwarning man/kincount.1
 
+# libFuzzer with ASan and UBSan over the decoder and the templates: first the inputs that
+# once failed (fuzz/regress), then FUZZ_SECONDS of new ones from the fixtures.
+FUZZ_SECONDS ?= 60
+FUZZ_DEBS = clang-14 libclang-rt-14-dev
+fuzz/fuzz_decode: fuzz/fuzz_decode.c decode.c keys.c match.c util.c $(HDRS)
+	@./tools/need-debs $(FUZZ_DEBS)
+	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-D_GNU_SOURCE -I. $$(pkg-config --cflags yajl) fuzz/fuzz_decode.c decode.c keys.c \
+		match.c util.c $$(pkg-config --libs yajl) -lm -o $@
+
+fuzz: deps fuzz/fuzz_decode
+	./fuzz/fuzz_decode -runs=0 fuzz/regress/*
+	rm -rf fuzz/work && mkdir -p fuzz/work/corpus fuzz/work/found
+	cp fixtures/seed-event.json fixtures/golden/*.in fuzz/regress/* fuzz/work/corpus/
+	./fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
+		-rss_limit_mb=2048 -artifact_prefix=fuzz/work/found/ fuzz/work/corpus
+
 install: kincount
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 kincount $(DESTDIR)$(BINDIR)/kincount
@@ -66,6 +83,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kincount $(DESTDIR)$(MANDIR)/man1/kincount.1
 
 clean:
-	rm -f kincount $(OBJS) .build-*
+	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode
+	rm -rf fuzz/work
 
-.PHONY: all deps test-deps run check bench lint install uninstall clean
+.PHONY: all deps test-deps run check bench lint fuzz install uninstall clean

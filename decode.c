@@ -325,12 +325,14 @@ text_str(const char *s)
 static void
 arn_parts(const struct buf *arn, struct text *stream, struct text *region)
 {
-	const char *p = arn->p, *e = arn->p + arn->len, *q;
+	const char *p, *e, *q;
 	int field = 0;
 
 	stream->n = region->n = 0;
 	if (arn->len == 0)
 		return;
+	p = arn->p;
+	e = arn->p + arn->len;
 	for (q = p; q < e; q++) {
 		if (*q != ':')
 			continue;
@@ -482,7 +484,7 @@ event_emit(struct decoder *d, const struct buf *text, size_t from, size_t to)
 
 	for (int i = 0; i < d->nslots; i++) {
 		d->slots[i].p = d->vals[i].direct ? d->vals[i].direct :
-		    d->arena.p + d->vals[i].off;
+		    d->arena.p ? d->arena.p + d->vals[i].off : "";
 		d->slots[i].n = d->vals[i].n;
 		d->slots[i].type = d->vals[i].type;
 	}

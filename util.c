@@ -368,12 +368,15 @@ kc_time_parse(const char *s, size_t n, int is_string, int local, int64_t *secs)
 	 * non-negative number's whole part decides both its unit and the rounding down. */
 	if (s[0] >= '0' && s[0] <= '9') {
 		int64_t whole = 0;
-		size_t i = 0;
-		while (i < n && i < 18 && s[i] >= '0' && s[i] <= '9')
-			whole = whole * 10 + (s[i++] - '0');
+		size_t i = 0, lim = n < 18 ? n : 18;
+		unsigned d;
+		while (i < lim && (d = (unsigned)(unsigned char)s[i] - '0') <= 9) {
+			whole = whole * 10 + d;
+			i++;
+		}
 		if (i < n && s[i] == '.') {
 			size_t j = i + 1;
-			while (j < n && s[j] >= '0' && s[j] <= '9')
+			while (j < n && (unsigned)(unsigned char)s[j] - '0' <= 9)
 				j++;
 			if (j > i + 1 && j == n)
 				i = n;

@@ -58,7 +58,6 @@ struct jp {
 	int			 values;	/* payload: top-level values seen */
 	int			 failed;	/* payload or json record: not an object */
 	int			 doc_env;	/* stream: this document is an envelope */
-	int			 doc_open;	/* stream: a document has started */
 	struct level		 lv[MAX_DEPTH + 1];
 };
 
@@ -690,7 +689,20 @@ stream_doc_end(struct jp *jp, size_t end)
 	}
 	d->doc_start = end;
 	jp->doc_env = 0;
-	jp->doc_open = 0;
+}
+
+/* An element of an envelope's record array that is not an object: a record, rejected. */
+static void
+record_not_object(struct decoder *d, size_t start, struct text raw)
+{
+	rec_clear(&d->rec, start);
+	meta_clear(d);
+	d->item = start;
+	d->cur_env = 0;
+	d->cur_raw = raw;
+	record_begin(d);
+	if (!d->stop)
+		reject_record(d, R_RECORD, "record is not an object", raw);
 }
 
 /* The start of a json-format record: a whole input document that is not an envelope. */
@@ -738,15 +750,7 @@ on_scalar(struct jp *jp, int type, const char *p, size_t n)
 		jp->failed = 1;
 		break;
 	case ROLE_RECORD:
-		rec_clear(&d->rec, jp_off(jp));
-		meta_clear(d);
-		d->item = jp_off(jp);
-		d->cur_env = 0;
-		d->cur_raw = (struct text){ p, n };
-		record_begin(d);
-		if (!d->stop)
-			reject_record(d, R_RECORD, "record is not an object",
-			    (struct text){ p, n });
+		record_not_object(d, jp_off(jp), (struct text){ p, n });
 		return !d->stop;
 	default:
 		break;
@@ -805,9 +809,7 @@ on_open(struct jp *jp, int array)
 	l->role = ROLE_NONE;
 	switch (role) {
 	case ROLE_TOP:
-		if (jp->stream)
-			jp->doc_open = 1;
-		else
+		if (!jp->stream)
 			jp->values++;
 		if (pay == NULL)
 			break;
@@ -921,19 +923,10 @@ on_close(struct jp *jp)
 		}
 		break;
 	case ROLE_RECORD:
-		if (l->array) {
-			rec_clear(&d->rec, l->start);
-			meta_clear(d);
-			d->item = l->start;
-			d->cur_env = 0;
-			d->cur_raw = trimmed(&d->in, l->start, end);
-			record_begin(d);
-			if (!d->stop)
-				reject_record(d, R_RECORD, "record is not an object",
-				    trimmed(&d->in, l->start, end));
-		} else {
+		if (l->array)
+			record_not_object(d, l->start, trimmed(&d->in, l->start, end));
+		else
 			record_finish(d, end);
-		}
 		break;
 	default:
 		break;
@@ -960,7 +953,7 @@ jp_reset(struct jp *jp)
 	if (jp->h != NULL)
 		yajl_free(jp->h);
 	jp->depth = 0;
-	jp->doc_env = jp->doc_open = 0;
+	jp->doc_env = 0;
 	if ((jp->h = yajl_alloc(&callbacks, NULL, jp)) == NULL)
 		return -1;
 	yajl_config(jp->h, yajl_allow_multiple_values, 1);
@@ -1139,8 +1132,8 @@ decode_begin(struct decoder *d, const char *name)
 	d->line = 1;
 	d->sniffed = d->skipping = d->lines_mode = d->record_open = 0;
 	d->doc_arn.len = d->doc_region.len = 0;
-	if (d->top->depth != 0 || d->top->doc_open)
-		jp_reset(d->top);
+	/* An input that ended in an error may have left a document or a token half read. */
+	jp_reset(d->top);
 }
 
 void

@@ -20,12 +20,38 @@
 #define MAX_DEPTH	1000		/* deeper documents are rejected */
 #define MIN_READ	(64 * 1024)
 #define FIRST_READ	(256 * 1024)
+#define DOC_CAP_MIN	((size_t)256 << 20)	/* an envelope document may hold this much, or
+						 * twice --max-record-bytes if more */
+#define LINE_SLACK	4096		/* blanks around a base64 line */
 
 /* What an envelope trie node stands for. */
 enum tag {
 	T_NONE, T_ARRAY_RECORDS, T_ARRAY_FIREHOSE, T_RECORD, T_DATA, T_SEQ, T_SUBSEQ, T_PK,
-	T_ARRIVAL, T_EVENTID, T_ARN, T_REGION, T_SHARD, T_RECID, T_DOC_ARN, T_DOC_REGION
+	T_ARRIVAL, T_EVENTID, T_ARN, T_REGION, T_SHARD, T_RECID, T_DOC_ARN, T_DOC_REGION,
+	T_DOC_MARK,	/* a member only an envelope has: NextShardIterator, invocationId... */
+	T_NTAGS
 };
+
+/* A node's mark is its tag and, above it, the format whose path it is (enum kc_format):
+ * the same field means different things in different envelopes (the unit of an arrival
+ * time, which fields make a record's shape). */
+#define TAG(m)		((m) & 0xff)
+#define TAG_FMT(m)	((m) >> 8)
+
+/* What an envelope record holds, for recognising an envelope by its records' shape. */
+#define SHAPE_LAMBDA	0x01		/* a kinesis object holding data */
+#define SHAPE_GR_DATA	0x02		/* Data */
+#define SHAPE_GR_SEQ	0x04		/* SequenceNumber */
+#define SHAPE_FH_DATA	0x08		/* data */
+#define SHAPE_FH_ID	0x10		/* recordId */
+
+static int
+shape_is_record(unsigned s)
+{
+	return (s & SHAPE_LAMBDA) || (s & (SHAPE_GR_DATA | SHAPE_GR_SEQ)) ==
+	    (SHAPE_GR_DATA | SHAPE_GR_SEQ) || (s & (SHAPE_FH_DATA | SHAPE_FH_ID)) ==
+	    (SHAPE_FH_DATA | SHAPE_FH_ID);
+}
 
 /* What the value about to be parsed is. */
 enum role {
@@ -78,6 +104,7 @@ struct rec {
 	int		 has_time;
 	int64_t		 time;
 	size_t		 start;
+	unsigned	 shape;		/* SHAPE_* */
 };
 
 struct decoder {
@@ -98,9 +125,28 @@ struct decoder {
 	long			 line;
 	int			 lines_mode;	/* base64 lines rather than JSON documents */
 	int			 sniffed;
-	int			 skipping;	/* after a syntax error: skip to the next line */
 	int			 stop;
+	int			 oom;		/* memory ran out: decode_feed returns -1 */
 	int64_t			 now;
+	size_t			 doc_cap;	/* the most an input document may hold */
+	size_t			 line_cap;	/* the most a base64 line may hold */
+	int			 line_skip;	/* dropping the rest of an over-long line */
+
+	/* After a broken document: looking for the line where the next one starts. */
+	int			 resync;	/* RESYNC_* */
+	size_t			 scan;		/* look for a line start from here */
+	int			 broken_env;	/* the broken document was an envelope */
+	enum kc_reason		 broken_why;
+	struct buf		 broken_msg;
+
+	/* -f auto: is the document an envelope?  Its records array says so by the shape of
+	 * its elements. */
+	int			 env_undecided;	/* a records array is open, no element decided */
+	int			 env_skipped;	/* elements of it that had no record's shape */
+	int			 env_seen;	/* the document has a records array */
+	int			 env_mark;	/* and a member only an envelope has */
+	int			 force_env;	/* the document is being read again, as an envelope */
+	int			 restart;	/* read the current document again from its start */
 
 	struct jp		*top, *pay;
 	int			 nslots;
@@ -118,8 +164,16 @@ struct decoder {
 	struct recmeta		 meta;
 };
 
+enum { RESYNC_NONE, RESYNC_KEEP, RESYNC_DROP };
+
 static int	jp_reset(struct jp *);
 static struct text record_data(struct decoder *, size_t);
+
+static int
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 /* ---- base64 ---------------------------------------------------------------------------- */
 
@@ -220,8 +274,10 @@ decode_data(struct decoder *d, const char *s, size_t n)
 		return DATA_LARGE;
 	d->payload.len = 0;
 	/* Room for the stores of whole words past the end, and the final newline. */
-	if (buf_reserve(&d->payload, n / 4 * 3 + 8) == -1)
+	if (buf_reserve(&d->payload, n / 4 * 3 + 8) == -1) {
+		d->oom = 1;
 		return DATA_LARGE;
+	}
 	if ((len = b64_decode(s, n, (unsigned char *)d->payload.p)) < 0)
 		return DATA_BASE64;
 	if ((size_t)len > d->o.max_record)
@@ -397,6 +453,7 @@ rec_clear(struct rec *r, size_t start)
 	r->data = DATA_NONE;
 	r->has_time = 0;
 	r->start = start;
+	r->shape = 0;
 }
 
 /* ---- reporting ------------------------------------------------------------------------- */
@@ -439,6 +496,62 @@ event_begin(struct decoder *d)
 	d->arena.len = 0;
 }
 
+/* YAJL turns a lone surrogate escape into '?' (a high one) or into the three bytes of the
+ * surrogate itself (a low one), so a string it unescaped that holds either is looked at
+ * again as it was written: the token ends just before offset end of the parsed text. */
+static int
+bad_escape(const struct jp *jp, const char *p, size_t n)
+{
+	const char *t = jp->text->p;
+	size_t end = jp_off(jp), i, start;
+	unsigned prev_high = 0;
+
+	if (memchr(p, '?', n) == NULL && memchr(p, 0xed, n) == NULL)
+		return 0;
+	if (end < 2 || t[end - 1] != '"')
+		return 0;
+	/* The opening quote: the first one before the closing quote that is not escaped. */
+	for (i = end - 1; i-- > 0;) {
+		size_t k = i;
+		if (t[i] != '"')
+			continue;
+		while (k > 0 && t[k - 1] == '\\')
+			k--;
+		if ((i - k) % 2 == 0)
+			break;
+	}
+	if (i == (size_t)-1)
+		return 0;
+	start = i + 1;
+	for (i = start; i + 1 < end - 1; i++) {
+		unsigned cp = 0;
+		if (t[i] != '\\')
+			continue;
+		if (t[i + 1] != 'u' || i + 6 > end - 1) {
+			i++;
+			continue;
+		}
+		for (size_t j = i + 2; j < i + 6; j++) {
+			unsigned c = (unsigned char)t[j];
+			cp = cp << 4 | (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+		}
+		i += 5;
+		if (cp >= 0xdc00 && cp <= 0xdfff) {
+			if (!prev_high)
+				return 1;
+			prev_high = 0;
+		} else if (prev_high) {
+			return 1;
+		} else if (cp >= 0xd800 && cp <= 0xdbff) {
+			/* Only an escaped low surrogate right after it completes the pair. */
+			if (i + 2 >= end - 1 || t[i + 1] != '\\' || t[i + 2] != 'u')
+				return 1;
+			prev_high = 1;
+		}
+	}
+	return prev_high;
+}
+
 /* Keep a value for the event.  A string YAJL hands out in place (no escapes, not split
  * between reads) stays where it is; others live only during the callback and are copied. */
 static int
@@ -454,9 +567,15 @@ capture(struct jp *jp, int slot, int type, const char *p, size_t n)
 		v->direct = p;
 		return 0;
 	}
+	if (type == SLOT_STRING && bad_escape(jp, p, n))
+		v->type = SLOT_BADUTF8;
 	v->direct = NULL;
 	v->off = d->arena.len;
-	return buf_add(&d->arena, p, n);
+	if (buf_add(&d->arena, p, n) == -1) {
+		d->oom = 1;
+		return -1;
+	}
+	return 0;
 }
 
 /* The input buffer may move before the next read: copy what the open event still points
@@ -582,19 +701,89 @@ record_finish(struct decoder *d, size_t end)
 /* ---- the YAJL callbacks ------------------------------------------------------------------ */
 
 /* The META_* bits an envelope field serves; 0: always kept. */
-static const unsigned tag_meta[] = {
+static const unsigned tag_meta[T_NTAGS] = {
 	[T_PK] = META_PK, [T_EVENTID] = META_SHARD, [T_SHARD] = META_SHARD,
 	[T_ARN] = META_STREAM | META_REGION, [T_DOC_ARN] = META_STREAM | META_REGION,
 	[T_REGION] = META_REGION, [T_DOC_REGION] = META_REGION, [T_SUBSEQ] = META_SUBSEQ,
 	[T_RECID] = META_RECID,
 };
 
+/* The latest time kincount reads: 9999-12-31T23:59:59Z. */
+#define EPOCH_MAX	253402300799LL
+
+/* An arrival time written as a JSON number of epoch seconds (unit 1) or milliseconds (unit
+ * 1000), each envelope's own unit (never guessed from the size): whole seconds, rounded
+ * down.  The usual shapes, 1545084650.987 and 1507217624302, are read without strtod. */
+static int
+epoch_number(const char *p, size_t n, int64_t unit, int64_t *secs)
+{
+	char tmp[64], *end;
+	int64_t whole = 0;
+	size_t i = 0;
+	double v;
+
+	while (i < n && i < 18 && p[i] >= '0' && p[i] <= '9')
+		whole = whole * 10 + (p[i++] - '0');
+	if (i > 0 && i < 18 && i < n && p[i] == '.') {
+		size_t j = i + 1;
+		while (j < n && p[j] >= '0' && p[j] <= '9')
+			j++;
+		if (j > i + 1 && j == n)
+			i = n;
+	}
+	if (i > 0 && i == n) {
+		*secs = whole / unit;
+		return *secs <= EPOCH_MAX ? 0 : -1;
+	}
+	if (n == 0 || n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, p, n);
+	tmp[n] = '\0';
+	errno = 0;
+	v = strtod(tmp, &end) / (double)unit;
+	if (end != tmp + n || errno != 0 || !(v >= -EPOCH_MAX && v <= EPOCH_MAX))
+		return -1;
+	*secs = (int64_t)v;
+	if ((double)*secs > v)
+		(*secs)--;
+	return 0;
+}
+
+/* What a field tells of the record's shape (for -f auto). */
 static void
-env_value(struct decoder *d, int tag, int type, const char *p, size_t n)
+rec_shape(struct rec *r, int mark)
+{
+	int fmt = TAG_FMT(mark);
+
+	switch (TAG(mark)) {
+	case T_DATA:
+		r->shape |= fmt == FMT_LAMBDA ? SHAPE_LAMBDA : fmt == FMT_GET_RECORDS ?
+		    SHAPE_GR_DATA : SHAPE_FH_DATA;
+		break;
+	case T_SEQ:
+		if (fmt == FMT_GET_RECORDS)
+			r->shape |= SHAPE_GR_SEQ;
+		break;
+	case T_RECID:
+		r->shape |= SHAPE_FH_ID;
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+env_value(struct decoder *d, int mark, int type, const char *p, size_t n)
 {
 	struct rec *r = &d->rec;
 	struct buf *dst = NULL;
+	int tag = TAG(mark);
 
+	rec_shape(r, mark);
+	if (tag == T_DOC_MARK) {
+		d->env_mark = 1;
+		return;
+	}
 	if (tag_meta[tag] != 0 && (tag_meta[tag] & d->o.meta) == 0)
 		return;
 
@@ -607,13 +796,15 @@ env_value(struct decoder *d, int tag, int type, const char *p, size_t n)
 		r->data = decode_data(d, p, n);
 		if (r->data != DATA_OK) {
 			r->rawdata.len = 0;
-			if (n <= d->o.max_record * 2)
-				buf_add(&r->rawdata, p, n);
+			if (n <= d->o.max_record * 2 && buf_add(&r->rawdata, p, n) == -1)
+				d->oom = 1;
 		}
 		return;
 	case T_ARRIVAL:
-		if (type == SLOT_NUMBER || type == SLOT_STRING)
-			r->has_time = kc_time_parse(p, n, type == SLOT_STRING, 0,
+		if (type == SLOT_STRING)
+			r->has_time = kc_time_parse(p, n, 1, d->o.local_time, &r->time) == 0;
+		else if (type == SLOT_NUMBER)
+			r->has_time = epoch_number(p, n, TAG_FMT(mark) == FMT_FIREHOSE ? 1000 : 1,
 			    &r->time) == 0;
 		return;
 	case T_SEQ:		dst = &r->seq; break;
@@ -632,7 +823,8 @@ env_value(struct decoder *d, int tag, int type, const char *p, size_t n)
 	if (type != SLOT_STRING && type != SLOT_NUMBER)
 		return;
 	dst->len = 0;
-	buf_add(dst, p, n);
+	if (buf_add(dst, p, n) == -1)
+		d->oom = 1;
 }
 
 /* The trie nodes and role of the value that is starting. */
@@ -662,8 +854,30 @@ value_ctx(struct jp *jp, const struct mnode **env, const struct mnode **pay, int
 		*env = l->kenv;
 		*pay = l->kpay;
 	}
-	if (*env != NULL && (*env)->tag == T_RECORD)
+	if (*env != NULL && TAG((*env)->tag) == T_RECORD)
 		*role = ROLE_RECORD;
+}
+
+/* Nothing of one document's envelope state carries over to the next: each starts from the
+ * command line's --stream and --shard. */
+static void
+doc_state_clear(struct decoder *d)
+{
+	d->top->doc_env = 0;
+	d->doc_arn.len = d->doc_region.len = 0;
+	d->env_undecided = d->env_skipped = d->env_seen = d->env_mark = d->force_env = 0;
+}
+
+/* The document's records array holds envelope records: its own members are not an
+ * event. */
+static void
+env_decided(struct jp *jp)
+{
+	jp->doc_env = 1;
+	jp->d->env_undecided = 0;
+	jp->lv[1].role = ROLE_NONE;
+	jp->lv[1].pay = NULL;
+	jp->lv[2].pay = NULL;
 }
 
 /* A document of the input stream has ended. */
@@ -688,7 +902,7 @@ stream_doc_end(struct jp *jp, size_t end)
 		doc_end(d, &r, 0);
 	}
 	d->doc_start = end;
-	jp->doc_env = 0;
+	doc_state_clear(d);
 }
 
 /* An element of an envelope's record array that is not an object: a record, rejected. */
@@ -750,7 +964,10 @@ on_scalar(struct jp *jp, int type, const char *p, size_t n)
 		jp->failed = 1;
 		break;
 	case ROLE_RECORD:
-		record_not_object(d, jp_off(jp), (struct text){ p, n });
+		if (!jp->doc_env)
+			d->env_skipped++;	/* -f auto: no record's shape */
+		else
+			record_not_object(d, jp_off(jp), (struct text){ p, n });
 		return !d->stop;
 	default:
 		break;
@@ -759,7 +976,7 @@ on_scalar(struct jp *jp, int type, const char *p, size_t n)
 		return 0;
 	if (env != NULL && env->tag != T_NONE)
 		env_value(d, env->tag, type, p, n);
-	return !d->stop;
+	return !d->stop && !d->oom;
 }
 
 static int
@@ -811,6 +1028,8 @@ on_open(struct jp *jp, int array)
 	case ROLE_TOP:
 		if (!jp->stream)
 			jp->values++;
+		else if (!d->force_env)
+			doc_state_clear(d);
 		if (pay == NULL)
 			break;
 		if (!array) {
@@ -845,16 +1064,21 @@ on_open(struct jp *jp, int array)
 	    capture(jp, pay->slot, array ? SLOT_ARRAY : SLOT_OBJECT, "", 0) == -1)
 		return 0;
 	if (env != NULL && env->tag != T_NONE) {
-		if (env->tag == T_ARRAY_RECORDS || env->tag == T_ARRAY_FIREHOSE) {
-			if (array && jp->depth == 2) {
-				/* An envelope: its own members are not an event. */
-				jp->doc_env = 1;
-				jp->lv[1].role = ROLE_NONE;
-				jp->lv[1].pay = NULL;
-				l->pay = NULL;
+		int tag = TAG(env->tag);
+		if (tag == T_ARRAY_RECORDS || tag == T_ARRAY_FIREHOSE) {
+			/* With -f auto, a records array makes an envelope only when its
+			 * elements have a record's shape (on_close decides). */
+			if (array && jp->depth == 2 && !jp->doc_env) {
+				if (d->o.format != FMT_AUTO || d->force_env) {
+					env_decided(jp);
+				} else {
+					d->env_undecided = d->env_seen = 1;
+					d->env_skipped = 0;
+				}
 			}
-		} else if (env->tag == T_DATA) {
+		} else if (tag == T_DATA) {
 			d->rec.data = DATA_TYPE;
+			rec_shape(&d->rec, env->tag);
 		}
 	}
 	return !d->stop;
@@ -904,13 +1128,29 @@ on_close(struct jp *jp)
 			if (!jp->failed)
 				event_emit(d, jp->text, l->start, end);
 		} else {
-			/* A whole input document that is one event. */
-			json_record_begin(jp);
-			if (!d->stop) {
-				event_emit(d, jp->text, l->start, end);
-				if (!d->stop)
-					record_end(d, NULL);
+			/* A whole input document that is one event, unless -f auto finds it
+			 * is an envelope after all: a records array whose elements have no
+			 * record's shape (none, or broken ones) in a document with a member
+			 * only an envelope has (an empty get-records page). */
+			if (d->env_seen && d->env_mark) {
+				if (d->env_skipped > 0) {
+					d->restart = 1;
+					return 0;
+				}
+				jp->doc_env = 1;
+				break;
 			}
+			json_record_begin(jp);
+			if (d->stop)
+				break;
+			if (end - d->doc_start > d->o.max_record) {
+				reject_record(d, R_TOO_LARGE, "record too large",
+				    trimmed(&d->in, d->doc_start, end));
+				break;
+			}
+			event_emit(d, jp->text, l->start, end);
+			if (!d->stop)
+				record_end(d, NULL);
 		}
 		break;
 	case ROLE_EVENTS:
@@ -918,17 +1158,37 @@ on_close(struct jp *jp)
 			if (jp->failed)
 				reject_record(d, R_NOT_OBJECT, "payload is not a JSON object",
 				    trimmed(&d->in, d->doc_start, end));
+			else if (end - d->doc_start > d->o.max_record)
+				reject_record(d, R_TOO_LARGE, "record too large",
+				    trimmed(&d->in, d->doc_start, end));
 			else
 				record_end(d, NULL);
 		}
 		break;
 	case ROLE_RECORD:
+		if (!jp->doc_env) {
+			/* -f auto: the first element with a record's shape makes the document
+			 * an envelope; when others came before it, they are records too, so
+			 * the document is read again from its start, as an envelope. */
+			if (l->array || !shape_is_record(d->rec.shape)) {
+				d->env_skipped++;
+				break;
+			}
+			if (d->env_skipped > 0) {
+				d->restart = 1;
+				return 0;
+			}
+			env_decided(jp);
+		}
 		if (l->array)
 			record_not_object(d, l->start, trimmed(&d->in, l->start, end));
 		else
 			record_finish(d, end);
 		break;
 	default:
+		/* The records array of a document that is not an envelope has closed. */
+		if (jp->depth == 1 && d->env_undecided)
+			d->env_undecided = 0;
 		break;
 	}
 	if (jp->depth == 0 && jp->stream && !d->stop)
@@ -1022,6 +1282,12 @@ static const struct envpath envpaths[] = {
 	    { "records", "[*]", "kinesisRecordMetadata", "subsequenceNumber" } },
 	{ FMT_FIREHOSE, T_DOC_ARN, { "sourceKinesisStreamArn" } },
 	{ FMT_FIREHOSE, T_DOC_REGION, { "region" } },
+	/* -f auto: members that make a document an envelope even when its records array is
+	 * empty. */
+	{ FMT_GET_RECORDS, T_DOC_MARK, { "NextShardIterator" } },
+	{ FMT_GET_RECORDS, T_DOC_MARK, { "MillisBehindLatest" } },
+	{ FMT_FIREHOSE, T_DOC_MARK, { "invocationId" } },
+	{ FMT_FIREHOSE, T_DOC_MARK, { "deliveryStreamArn" } },
 };
 
 static struct matcher *
@@ -1033,16 +1299,18 @@ envelope_matcher(enum kc_format fmt, unsigned meta)
 	if ((m = match_new()) == NULL)
 		return NULL;
 	for (size_t i = 0; i < sizeof(envpaths) / sizeof(envpaths[0]); i++) {
-		if (fmt != FMT_AUTO && (int)fmt != envpaths[i].fmt)
+		if (fmt != FMT_AUTO && ((int)fmt != envpaths[i].fmt || envpaths[i].tag == T_DOC_MARK))
 			continue;
-		/* A field nobody uses is not looked for. */
-		if (tag_meta[envpaths[i].tag] != 0 && (tag_meta[envpaths[i].tag] & meta) == 0)
+		/* A field nobody uses is not looked for, unless -f auto needs it to know a
+		 * record by its shape. */
+		if (tag_meta[envpaths[i].tag] != 0 && (tag_meta[envpaths[i].tag] & meta) == 0 &&
+		    !(fmt == FMT_AUTO && envpaths[i].tag == T_RECID))
 			continue;
 		if ((n = match_add_steps(m, envpaths[i].steps)) == NULL) {
 			match_free(m);
 			return NULL;
 		}
-		n->tag = envpaths[i].tag;
+		n->tag = envpaths[i].tag | envpaths[i].fmt << 8;
 	}
 	return m;
 }
@@ -1079,6 +1347,11 @@ decode_new(const struct decode_opts *o, const struct matcher *payload,
 	default:
 		break;
 	}
+	/* A json document is one record; an envelope holds many. */
+	d->doc_cap = o->format == FMT_JSON ? o->max_record :
+	    o->max_record * 2 > DOC_CAP_MIN ? o->max_record * 2 : DOC_CAP_MIN;
+	/* A base64 line: the largest record's base64, and a few blanks around it. */
+	d->line_cap = o->max_record / 3 * 4 + 4 + LINE_SLACK;
 	if (o->format != FMT_JSON && o->format != FMT_BASE64 &&
 	    (d->em = envelope_matcher(o->format, o->meta)) == NULL)
 		goto fail;
@@ -1110,6 +1383,7 @@ decode_free(struct decoder *d)
 	buf_free(&d->arena);
 	buf_free(&d->payload);
 	buf_free(&d->scratch);
+	buf_free(&d->broken_msg);
 	buf_free(&d->doc_arn);
 	buf_free(&d->doc_region);
 	buf_free(&r->seq);
@@ -1130,10 +1404,12 @@ decode_begin(struct decoder *d, const char *name)
 	d->name = name;
 	d->in.len = d->pos = d->doc_start = d->item = d->line_pos = 0;
 	d->line = 1;
-	d->sniffed = d->skipping = d->lines_mode = d->record_open = 0;
-	d->doc_arn.len = d->doc_region.len = 0;
+	d->sniffed = d->lines_mode = d->record_open = d->line_skip = d->restart = 0;
+	d->resync = RESYNC_NONE;
+	doc_state_clear(d);
 	/* An input that ended in an error may have left a document or a token half read. */
-	jp_reset(d->top);
+	if (jp_reset(d->top) == -1)
+		d->oom = 1;
 }
 
 void
@@ -1156,6 +1432,7 @@ decode_space(struct decoder *d, size_t *avail)
 		d->pos -= keep;
 		d->doc_start -= keep;
 		d->line_pos -= keep;
+		d->scan = d->scan >= keep ? d->scan - keep : 0;
 		d->item = d->item >= keep ? d->item - keep : 0;
 		d->rec.start = d->rec.start >= keep ? d->rec.start - keep : 0;
 		for (int i = 1; i <= jp->depth; i++)
@@ -1167,16 +1444,14 @@ decode_space(struct decoder *d, size_t *avail)
 	return d->in.p + d->in.len;
 }
 
-/* A line of base64 input: one record. */
+/* A line of base64 input: one record.  data is what is reported when it is rejected (the
+ * line, or what was kept of an over-long one). */
 static void
-base64_line(struct decoder *d, size_t from, size_t to)
+line_record(struct decoder *d, struct text line, int too_long)
 {
-	struct text line = trimmed(&d->in, from, to);
 	const char *msg;
 	int st, why;
 
-	if (line.n == 0)
-		return;
 	meta_clear(d);
 	d->item = (size_t)(line.p - d->in.p);
 	d->cur_env = 0;
@@ -1184,7 +1459,7 @@ base64_line(struct decoder *d, size_t from, size_t to)
 	record_begin(d);
 	if (d->stop)
 		return;
-	st = decode_data(d, line.p, line.n);
+	st = too_long ? DATA_LARGE : decode_data(d, line.p, line.n);
 	if (st == DATA_OK) {
 		if ((why = payload_parse(d, &msg)) != 0)
 			reject_record(d, why, msg, line);
@@ -1199,102 +1474,182 @@ base64_line(struct decoder *d, size_t from, size_t to)
 }
 
 static void
+base64_line(struct decoder *d, size_t from, size_t to)
+{
+	struct text line = trimmed(&d->in, from, to);
+
+	if (line.n > 0)
+		line_record(d, line, 0);
+}
+
+/* Complete lines are records.  The line still coming in is kept only while it can be one:
+ * blanks are dropped, and a line longer than the base64 of the largest record is rejected
+ * as soon as it is, then skipped to its end. */
+static void
 feed_lines(struct decoder *d)
 {
 	const char *nl;
+	struct text tail;
 
+	if (d->line_skip) {
+		nl = memchr(d->in.p + d->pos, '\n', d->in.len - d->pos);
+		d->pos = d->doc_start = nl ? (size_t)(nl - d->in.p) + 1 : d->in.len;
+		if (nl == NULL)
+			return;
+		d->line_skip = 0;
+	}
 	while (!d->stop && d->pos < d->in.len &&
 	    (nl = memchr(d->in.p + d->pos, '\n', d->in.len - d->pos)) != NULL) {
 		size_t end = (size_t)(nl - d->in.p);
 		base64_line(d, d->pos, end);
 		d->pos = d->doc_start = end + 1;
 	}
+	if (d->stop)
+		return;
+	tail = trimmed(&d->in, d->pos, d->in.len);
+	if (tail.n == 0) {
+		d->pos = d->doc_start = d->in.len;
+	} else if (d->in.len - d->pos > d->line_cap) {
+		line_record(d, tail, 1);
+		d->pos = d->doc_start = d->in.len;
+		d->line_skip = 1;
+	}
 }
 
-/* A syntax error (or too deep a document) in the input stream at offset off: reject the
- * document, then skip to the next line. */
+/* ---- broken documents -------------------------------------------------------------------- */
+
+/* Report the broken document: the input from its start to end. */
 static void
-stream_error(struct decoder *d, size_t off)
+broken_report(struct decoder *d, size_t end)
+{
+	struct reject r;
+
+	r.reason = d->broken_why;
+	r.msg = d->broken_msg.len > 0 ? d->broken_msg.p : "invalid JSON";
+	r.data = trimmed(&d->in, d->doc_start, end);
+	d->item = d->doc_start;
+	if (d->broken_env || (d->em && d->o.format != FMT_AUTO)) {
+		doc_end(d, &r, 0);
+		return;
+	}
+	/* A json-format document is a record (begun already if it is an array). */
+	if (!d->record_open) {
+		meta_clear(d);
+		d->cur_env = 0;
+		d->cur_raw = r.data;
+		record_begin(d);
+	}
+	if (!d->stop) {
+		record_end(d, &r);
+		if (!d->stop)
+			doc_end(d, NULL, 0);
+	}
+}
+
+/* Look for the line that starts the next document, from d->scan on.  Found: report the
+ * broken document and go on reading there.  Not yet: keep the broken document while it may
+ * still be a document's size, then report what was kept and drop the rest as it comes. */
+static void
+resync_scan(struct decoder *d)
+{
+	const char *nl;
+
+	while ((nl = memchr(d->in.p + d->scan, '\n', d->in.len - d->scan)) != NULL) {
+		size_t q = (size_t)(nl - d->in.p) + 1;
+		if (q == d->in.len) {
+			d->scan = q - 1;	/* the next line is not here yet */
+			break;
+		}
+		if (d->in.p[q] == '{' || d->in.p[q] == '[') {
+			if (d->resync == RESYNC_KEEP)
+				broken_report(d, q - 1);
+			d->resync = RESYNC_NONE;
+			d->pos = d->doc_start = q;
+			return;
+		}
+		d->scan = q;
+	}
+	if (nl == NULL)
+		d->scan = d->in.len;
+	if (d->resync == RESYNC_KEEP && d->in.len - d->doc_start > d->doc_cap) {
+		broken_report(d, d->in.len);
+		d->resync = RESYNC_DROP;
+	}
+	if (d->resync == RESYNC_DROP)
+		d->doc_start = d->scan;
+	d->pos = d->in.len;
+}
+
+/* The current document is broken (a syntax error, too deep, too large).  The layouts JSON
+ * writers produce -- one document per line, or indented with only the outermost brackets at
+ * the start of a line -- never start a line with a nested value's bracket, so the next
+ * document starts on the first line after the broken one's first line that begins with '{'
+ * or '['.  That line may come before the place where the parser noticed the break (a
+ * document cut short swallows what follows it until it cannot go on): reading goes back to
+ * it.  Nothing read from the broken document counts; the caller rolls it back. */
+static void
+doc_broken(struct decoder *d, enum kc_reason why, const char *msg, size_t len)
 {
 	struct jp *jp = d->top;
-	struct reject r;
+	size_t f = d->doc_start;
 	const char *nl;
-	size_t end;
+
+	d->broken_why = why;
+	d->broken_env = jp->doc_env;
+	d->broken_msg.len = 0;
+	if (buf_add(&d->broken_msg, msg, len) == -1 || buf_addc(&d->broken_msg, '\0') == -1)
+		d->broken_msg.len = 0;
+	jp->too_deep = 0;
+	if (jp_reset(jp) == -1)
+		d->oom = 1;
+	doc_state_clear(d);
+	while (f < d->in.len && is_blank(d->in.p[f]))
+		f++;
+	nl = memchr(d->in.p + f, '\n', d->in.len - f);
+	d->scan = nl ? (size_t)(nl - d->in.p) : d->in.len;
+	d->resync = RESYNC_KEEP;
+	resync_scan(d);
+}
+
+/* A syntax error or too deep a document in the input stream. */
+static void
+stream_error(struct decoder *d)
+{
+	struct jp *jp = d->top;
 	unsigned char *msg;
 
-	/* A document cut short on its line is noticed at the first token of the next line:
-	 * when that line starts like a document, reading resumes right there, so in NDJSON
-	 * exactly one document is lost. */
-	if (off > d->doc_start) {
-		size_t ls = off;
-		while (ls > d->doc_start && d->in.p[ls - 1] != '\n')
-			ls--;
-		if (ls > d->doc_start) {
-			/* YAJL reports the offset of the token it could not take. */
-			size_t k = ls;
-			while (k < off && (d->in.p[k] == ' ' || d->in.p[k] == '\t'))
-				k++;
-			if (k == off && k < d->in.len && (d->in.p[k] == '{' || d->in.p[k] == '[') &&
-			    trimmed(&d->in, d->doc_start, ls).n > 0) {
-				nl = d->in.p + ls - 1;
-				end = ls - 1;
-				goto found;
-			}
-		}
-	}
-	nl = memchr(d->in.p + off, '\n', d->in.len - off);
-	end = nl ? (size_t)(nl - d->in.p) : d->in.len;
-found:
-	r.data = trimmed(&d->in, d->doc_start, end);
-	d->scratch.len = 0;
 	if (jp->too_deep) {
-		r.reason = R_DEPTH;
-		buf_add(&d->scratch, "too deeply nested", 17);
-	} else {
-		r.reason = R_JSON;
-		msg = yajl_get_error(jp->h, 0, NULL, 0);
-		buf_add(&d->scratch, "invalid JSON: ", 14);
-		if (msg != NULL) {
-			/* "parse error: REASON\n" -> "REASON" */
-			const char *m = (const char *)msg;
-			size_t n = strlen(m);
-			if (strncmp(m, "parse error: ", 13) == 0) {
-				m += 13;
-				n -= 13;
-			}
-			while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
-				n--;
-			buf_add(&d->scratch, m, n);
-			yajl_free_error(jp->h, msg);
-		}
+		doc_broken(d, R_DEPTH, "too deeply nested", 17);
+		return;
 	}
-	buf_addc(&d->scratch, '\0');
-	r.msg = d->scratch.p;
-	d->item = d->doc_start;
-	if (jp->doc_env || (d->em && d->o.format != FMT_AUTO)) {
-		doc_end(d, &r, 0);
-	} else {
-		/* A json-format document is a record (begun already if it is an array). */
-		if (!d->record_open) {
-			meta_clear(d);
-			d->cur_env = 0;
-			d->cur_raw = r.data;
-			record_begin(d);
+	d->scratch.len = 0;
+	buf_add(&d->scratch, "invalid JSON: ", 14);
+	if ((msg = yajl_get_error(jp->h, 0, NULL, 0)) != NULL) {
+		/* "parse error: REASON\n" -> "REASON" */
+		const char *m = (const char *)msg;
+		size_t n = strlen(m);
+		if (strncmp(m, "parse error: ", 13) == 0) {
+			m += 13;
+			n -= 13;
 		}
-		if (!d->stop) {
-			record_end(d, &r);
-			if (!d->stop)
-				doc_end(d, NULL, 0);
-		}
+		while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
+			n--;
+		buf_add(&d->scratch, m, n);
+		yajl_free_error(jp->h, msg);
 	}
-	jp->too_deep = 0;
-	jp_reset(jp);
-	if (nl != NULL) {
-		d->pos = d->doc_start = end + 1;
-	} else {
-		d->pos = d->doc_start = d->in.len;
-		d->skipping = 1;
-	}
+	doc_broken(d, R_JSON, d->scratch.p, d->scratch.len);
+}
+
+/* Between documents nothing need be kept: blanks are dropped as they come, so that a long
+ * run of them costs no memory. */
+static void
+drop_blanks(struct decoder *d)
+{
+	size_t i = d->doc_start;
+
+	while (i < d->in.len && is_blank(d->in.p[i]))
+		i++;
+	d->doc_start = i;
 }
 
 static void
@@ -1303,26 +1658,42 @@ feed_json(struct decoder *d)
 	struct jp *jp = d->top;
 	yajl_status st;
 
-	while (!d->stop && d->pos < d->in.len) {
+	while (!d->stop && !d->oom && d->resync == RESYNC_NONE && d->pos < d->in.len) {
 		jp->text = &d->in;
 		jp->off0 = d->pos;
 		st = yajl_parse(jp->h, (const unsigned char *)d->in.p + d->pos,
 		    d->in.len - d->pos);
-		if (st == yajl_status_ok) {
-			d->pos = d->in.len;
-			if (jp->depth > 0 && pin_slots(d) == -1)
-				d->stop = 1;
+		if (d->stop || d->oom)
 			return;
+		if (d->restart) {
+			/* The document is an envelope after all: read it again as one. */
+			d->restart = 0;
+			if (jp_reset(jp) == -1) {
+				d->oom = 1;
+				return;
+			}
+			d->pos = d->doc_start;
+			d->force_env = 1;
+			continue;
 		}
-		if (d->stop)
-			return;
-		stream_error(d, jp_off(jp));
-		if (d->skipping)
-			return;
+		if (st != yajl_status_ok) {
+			stream_error(d);
+			continue;
+		}
+		d->pos = d->in.len;
+		if (jp->depth == 0)
+			drop_blanks(d);
+		else if (d->in.len - d->doc_start > d->doc_cap)
+			doc_broken(d, R_TOO_LARGE, jp->doc_env ? "document too large" :
+			    "record too large", jp->doc_env ? 18 : 16);
+		else if (pin_slots(d) == -1)
+			d->oom = 1;
+		return;
 	}
 }
 
-/* Decide, at the first non-blank byte of an input, how to read it. */
+/* Decide, at the first non-blank byte of an input, how to read it.  Blanks before it are
+ * not kept. */
 static int
 sniff(struct decoder *d, int at_eof)
 {
@@ -1334,11 +1705,12 @@ sniff(struct decoder *d, int at_eof)
 		return 0;
 	if (d->pos == 0 && d->in.len >= 3 && memcmp(d->in.p, bom, 3) == 0)
 		i = d->pos = d->doc_start = 3;
-	while (i < d->in.len && (d->in.p[i] == ' ' || d->in.p[i] == '\t' ||
-	    d->in.p[i] == '\r' || d->in.p[i] == '\n'))
+	while (i < d->in.len && is_blank(d->in.p[i]))
 		i++;
-	if (i == d->in.len)
+	if (i == d->in.len) {
+		d->pos = d->doc_start = i;
 		return 0;
+	}
 	d->sniffed = 1;
 	if (d->o.format == FMT_BASE64)
 		d->lines_mode = 1;
@@ -1347,27 +1719,29 @@ sniff(struct decoder *d, int at_eof)
 	return 1;
 }
 
+static int
+feed(struct decoder *d)
+{
+	if (d->lines_mode) {
+		feed_lines(d);
+	} else {
+		if (d->resync != RESYNC_NONE)
+			resync_scan(d);
+		feed_json(d);
+	}
+	return d->oom ? -1 : 0;
+}
+
 int
 decode_feed(struct decoder *d, size_t n)
 {
 	d->in.len += n;
 	d->now = (int64_t)time(NULL);
-	if (d->skipping) {
-		const char *nl = memchr(d->in.p + d->pos, '\n', d->in.len - d->pos);
-		if (nl == NULL) {
-			d->pos = d->doc_start = d->in.len;
-			return 0;
-		}
-		d->pos = d->doc_start = (size_t)(nl - d->in.p) + 1;
-		d->skipping = 0;
-	}
+	if (d->stop)
+		return d->oom ? -1 : 0;
 	if (!d->sniffed && !sniff(d, 0))
 		return 0;
-	if (d->lines_mode)
-		feed_lines(d);
-	else
-		feed_json(d);
-	return 0;
+	return feed(d);
 }
 
 int
@@ -1375,25 +1749,36 @@ decode_end(struct decoder *d)
 {
 	struct jp *jp = d->top;
 
-	if (d->stop || d->skipping)
-		return 0;
-	if (!d->sniffed && !sniff(d, 1))
+	if (!d->sniffed && !d->stop && !sniff(d, 1))
 		return 0;
 	if (d->lines_mode) {
-		feed_lines(d);
-		if (!d->stop && d->pos < d->in.len) {
+		if (!d->stop && !d->line_skip && d->pos < d->in.len) {
 			base64_line(d, d->pos, d->in.len);
 			d->pos = d->doc_start = d->in.len;
 		}
-		return 0;
+		return d->oom ? -1 : 0;
 	}
-	/* Only a document in progress needs finishing: YAJL calls an empty input an error. */
-	if (trimmed(&d->in, d->doc_start, d->in.len).n > 0) {
+	while (!d->stop && !d->oom) {
+		if (d->resync != RESYNC_NONE) {
+			/* No line starts another document: the rest is the broken one. */
+			if (d->resync == RESYNC_KEEP)
+				broken_report(d, d->in.len);
+			d->resync = RESYNC_NONE;
+			d->pos = d->doc_start = d->in.len;
+			break;
+		}
+		/* Only a document in progress needs finishing: YAJL calls an empty input an
+		 * error. */
+		if (trimmed(&d->in, d->doc_start, d->in.len).n == 0)
+			break;
 		jp->text = &d->in;
 		jp->off0 = d->in.len;
-		if (yajl_complete_parse(jp->h) != yajl_status_ok && !d->stop)
-			stream_error(d, d->in.len);
+		if (yajl_complete_parse(jp->h) == yajl_status_ok || d->stop || d->oom)
+			break;
+		stream_error(d);
+		feed_json(d);
 	}
-	jp_reset(jp);
-	return 0;
+	if (jp_reset(jp) == -1)
+		d->oom = 1;
+	return d->oom ? -1 : 0;
 }

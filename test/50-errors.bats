@@ -190,7 +190,9 @@ kincount: 3 rejected (not an object: 1, bad field: 2)"
 		event "$(rec 3 "$(b64 'hello')")"
 		event "$norec"
 	} > in
-	run -1 --separate-stderr "$KINCOUNT" -q -k '{id}' --dead-letter dl in
+	# -f lambda: with -f auto an event whose only record has no data has no envelope's
+	# shape, and is a payload (test/52-resync.bats).
+	run -1 --separate-stderr "$KINCOUNT" -f lambda -q -k '{id}' --dead-letter dl in
 	assert_output '1'
 	assert_equal "$stderr" 'kincount: 3 rejected (invalid base64: 1, not an object: 1, bad record: 1)'
 	run -0 jq -c 'keys' dl
@@ -409,11 +411,8 @@ $norec"
 	assert_output '[0,0,0,0]'
 }
 
-@test "Records: [] gives exit 0 and no output" {
+@test "-f lambda: Records: [] gives exit 0 and no output" {
 	echo '{"Records":[]}' > in
-	run -0 --separate-stderr "$KINCOUNT" in
-	assert_output ''
-	assert_equal "$stderr" ''
 	run -0 --separate-stderr "$KINCOUNT" -f lambda in
 	assert_output ''
 	assert_equal "$stderr" ''

@@ -4,20 +4,32 @@
 # written whole stops its batch (nothing of it applied, the checkpoint not moved, no line cut
 # short left behind), a file left with a line cut short is reported and appended to on a new
 # line, and two runs writing long dead letters to one file at once never mix their lines.
-# The full disk is real: /dev/full, or test/shortwrite.c, an LD_PRELOAD shim that lets a
-# file take only so many bytes.  Also: -s when the run ends before reading, and the defaults
+# The full disk is real: /dev/full, or a file size limit (ulimit -f, with SIGXFSZ ignored),
+# at which the kernel cuts a write short and fails the next with EFBIG.  Also: -s when the run ends before reading, and the defaults
 # that --help shows are the man page's.
 
 load helper
 load redis
 
-setup_file() {
-	cc -shared -fPIC -o "$BATS_FILE_TMPDIR/shortwrite.so" "$BATS_TEST_DIRNAME/shortwrite.c" \
-		-ldl
-	redis_start
+# limited BYTES CMD...: runs CMD with files limited to BYTES (a multiple of 1024), SIGXFSZ
+# ignored, so that a write past the limit is cut short and the next one fails (EFBIG).
+limited() {
+	local bytes=$1
+	shift
+	timeout 60 bash -c 'trap "" XFSZ; ulimit -f "$1" && shift && exec "$@"' - \
+		$((bytes / 1024)) "$@"
 }
 
-SHIM=$BATS_FILE_TMPDIR/shortwrite.so
+# pad_to FILE N: writes FILE as one JSON line (a dead letter of an earlier run, say) such
+# that N more bytes end on a multiple of 1024; prints the size FILE then may grow to.
+pad_to() {
+	local n=$2 size pad
+	size=$(( (n + 40 + 1023) / 1024 * 1024 ))
+	pad=$((size - n - 11))
+	printf '{"pad":"%s"}\n' "$(head -c "$pad" /dev/zero | tr '\0' x)" > "$1"
+	[ $(( $(wc -c < "$1") + n )) -eq "$size" ] || { fail "pad_to: wrong size"; return 1; }
+	echo "$size"
+}
 
 # trickle DELAYS...: writes JSON lines {"page":...,"n":...,"id":I} to stdout, one after each
 # delay in seconds (the first at once), flushing each; then holds the pipe open for 2 s more.
@@ -169,12 +181,12 @@ make_input() {
 	run -4 --separate-stderr kc -q -r "$REDIS_URL" --checkpoint --dead-letter /dev/full \
 		"${KC_KEYS[@]}" in
 	assert_output ''
-	assert_equal "$stderr" "kincount: /dev/full: No space left on device
-kincount: redis: batch 2 not applied: its dead letters were not written (1 batch applied)
-kincount: 1 rejected (invalid base64: 1)"
 	# The first event is applied, nothing of the second: no count, no checkpoint move.
 	assert_equal "$(redis_counters)" "$(cat want1)"
 	assert_equal "$(checkpoint)" "$(last_seq good1)"
+	assert_equal "$stderr" "kincount: /dev/full: No space left on device
+kincount: redis: batch 2 not applied: its dead letters were not written (1 batch applied)
+kincount: 1 rejected (invalid base64: 1)"
 	# With a disk that works, the rest is counted once and its dead letter written.
 	run -1 --separate-stderr kc -q -r "$REDIS_URL" --checkpoint --dead-letter dl \
 		"${KC_KEYS[@]}" in
@@ -189,28 +201,27 @@ kincount: 1 rejected (invalid base64: 1)"
 	expect_counts good1 > want1
 	expect_counts good > want
 	assert_equal "$(wc -l < probe)" 2
-	# The disk takes the first dead letter and 20 bytes of the second.
-	first=$(head -n 1 probe | wc -c)
-	touch dl
-	run -4 --separate-stderr env LD_PRELOAD="$SHIM" ASAN_OPTIONS=verify_asan_link_order=0 \
-		SHORTWRITE_PATH="$(realpath dl)" SHORTWRITE_BYTES=$((first + 20)) \
-		timeout 60 "$KINCOUNT" -q -r "$REDIS_URL" --checkpoint --dead-letter dl \
-		"${KC_KEYS[@]}" in
+	# The file takes the first dead letter and 20 bytes of the second.
+	limit=$(pad_to dl $(( $(head -n 1 probe | wc -c) + 20 )))
+	cp dl pad
+	run -4 --separate-stderr limited "$limit" "$KINCOUNT" -q -r "$REDIS_URL" --checkpoint \
+		--dead-letter dl "${KC_KEYS[@]}" in
 	assert_output ''
-	assert_equal "$stderr" "kincount: dl: No space left on device
-kincount: redis: batch 2 not applied: its dead letters were not written (1 batch applied)
-kincount: 2 rejected (invalid base64: 2)"
+	# The first event is applied, nothing of the second: no count, no checkpoint move.
 	assert_equal "$(redis_counters)" "$(cat want1)"
 	assert_equal "$(checkpoint)" "$(last_seq good1)"
-	# No part of the second line is left: the file is the first line, whole.
-	assert_equal "$(cat dl)" "$(head -n 1 probe)"
+	# No part of the second line is left: the file ends with the first line, whole.
+	assert_equal "$(cat dl)" "$(cat pad; head -n 1 probe)"
 	assert_equal "$(tail -c 1 dl | od -An -c | tr -d ' ')" '\n'
+	assert_equal "$stderr" "kincount: dl: File too large
+kincount: redis: batch 2 not applied: its dead letters were not written (1 batch applied)
+kincount: 2 rejected (invalid base64: 2)"
 	run -1 --separate-stderr kc -q -r "$REDIS_URL" --checkpoint --dead-letter dl \
 		"${KC_KEYS[@]}" in
 	assert_equal "$stderr" 'kincount: 1 rejected (invalid base64: 1)'
 	assert_equal "$(redis_counters)" "$(cat want)"
 	assert_equal "$(checkpoint)" "$(last_seq in)"
-	assert_equal "$(cat dl)" "$(cat probe)"
+	assert_equal "$(cat dl)" "$(cat pad probe)"
 }
 
 @test "full disk, stdout sink: exit 4, the cut dead letter is not left in the file" {
@@ -218,16 +229,15 @@ kincount: 2 rejected (invalid base64: 2)"
 	"$KINCOUNT" -q -f json -k '{id}' --missing reject --dead-letter probe in > /dev/null 2>&1 ||
 		true
 	assert_equal "$(wc -l < probe)" 2
-	first=$(head -n 1 probe | wc -c)
-	touch dl
-	run -4 --separate-stderr env LD_PRELOAD="$SHIM" ASAN_OPTIONS=verify_asan_link_order=0 \
-		SHORTWRITE_PATH="$(realpath dl)" SHORTWRITE_BYTES=$((first + 5)) \
-		"$KINCOUNT" -q -f json -k '{id}' --missing reject --dead-letter dl in
-	assert_equal "$stderr" "kincount: dl: No space left on device
-kincount: 2 rejected (missing field: 2)"
+	limit=$(pad_to dl $(( $(head -n 1 probe | wc -c) + 5 )))
+	cp dl pad
+	run -4 --separate-stderr limited "$limit" "$KINCOUNT" -q -f json -k '{id}' \
+		--missing reject --dead-letter dl in
 	# Reading stopped at the lost dead letter; what was read before it is written.
 	assert_output $'1\n3'
-	assert_equal "$(cat dl)" "$(head -n 1 probe)"
+	assert_equal "$(cat dl)" "$(cat pad; head -n 1 probe)"
+	assert_equal "$stderr" "kincount: dl: File too large
+kincount: 2 rejected (missing field: 2)"
 }
 
 @test "torn tail: a file not ending in a newline is reported and appended to on a new line" {
@@ -236,10 +246,10 @@ kincount: 2 rejected (missing field: 2)"
 	printf '{"reason":"invalid JSON: cut sh' > dl
 	run -1 --separate-stderr "$KINCOUNT" -q -f json -k '{id}' --dead-letter dl in
 	assert_output 1
-	assert_equal "$stderr" "kincount: dl: the last line was cut short (no newline at the end); new lines start after it
-kincount: 1 rejected (invalid JSON: 1)"
 	assert_equal "$(sed -n 1p dl)" '{"reason":"invalid JSON: cut sh'
 	assert_equal "$(sed -n '2,$p' dl)" "$(cat probe)"
+	assert_equal "$stderr" "kincount: dl: the last line was cut short (no newline at the end); new lines start after it
+kincount: 1 rejected (invalid JSON: 1)"
 	# A file that ends properly is appended to without a word.
 	run -1 --separate-stderr "$KINCOUNT" -q -f json -k '{id}' --dead-letter dl in
 	assert_equal "$stderr" 'kincount: 1 rejected (invalid JSON: 1)'

@@ -18,7 +18,6 @@
 struct input {
 	int		 fd;
 	int		 regular;
-	uint64_t	 size;
 	uint64_t	 consumed;
 	int		 sniffed;	/* the first bytes were looked at */
 	int		 gzip;
@@ -47,7 +46,6 @@ input_open(const char *path, struct kc_err *err)
 	}
 	if (fstat(in->fd, &st) == 0 && S_ISREG(st.st_mode)) {
 		in->regular = 1;
-		in->size = (uint64_t)st.st_size;
 	} else if (fstat(in->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
 		kc_errf(err, "%s", strerror(EISDIR));
 		input_close(in);
@@ -125,10 +123,15 @@ static ssize_t
 gz_read(struct input *in, char *p, size_t n, int timeout_ms)
 {
 	ssize_t r;
-	int zr;
+	int zr, waited = 0;
 
 	for (;;) {
 		if (in->z.avail_in == 0 && !in->eof) {
+			/* Compressed bytes came but gave no output yet: the caller's time limit
+			 * is for the whole call, so it decides whether to wait again. */
+			if (waited && timeout_ms >= 0 && !in->regular)
+				return INPUT_IDLE;
+			waited = 1;
 			r = raw_read(in, in->raw, RAW_SIZE, timeout_ms);
 			if (r < 0)
 				return r;
@@ -194,12 +197,6 @@ int
 input_regular(const struct input *in)
 {
 	return in->regular;
-}
-
-uint64_t
-input_size(const struct input *in)
-{
-	return in->size;
 }
 
 uint64_t

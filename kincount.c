@@ -3,6 +3,7 @@
  * loop.  It alone prints diagnostics, writes dead letters, keeps the statistics and decides
  * the exit status: the worst problem seen wins. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +28,18 @@
 
 #define KC_VERSION	"0.1.0"
 #define MSG_LIMIT	10		/* messages per reason before they are only counted */
+
+/* The defaults of the options, shown by --help as they are written here (so numbers are
+ * written out, and the man page says the same). */
+#define DEF_MAX_RECORD_BYTES	67108864	/* 64 MiB */
+#define DEF_MAX_KEY_BYTES	1024
+#define DEF_FLUSH_MS		1000
+#define DEF_BATCH		10000
+#define DEF_TIMEOUT_MS		5000
+#define DEF_RETRIES		5
+#define DEF_CHECKPOINT_KEY	"kincount:checkpoints"
+#define STR(x)			STR_(x)
+#define STR_(x)			#x
 
 enum kc_status { KC_OK, KC_REJECTED, KC_USAGE, KC_SINK, KC_IO };
 
@@ -46,13 +60,25 @@ struct run {
 
 	struct redis		*redis;
 	int			 dl_dirty;	/* dead letters written since the last fsync */
+	int			 dl_failed;	/* one was lost: no batch may be applied now */
+	int			 dl_torn_seen;	/* a line cut short was found in the file */
 	unsigned long long	 batch_records;	/* records in the open Redis batch */
+
+	/* --flush-ms: output committed but not yet written or applied (or a Redis batch
+	 * sent but not yet acknowledged) is due at due_ms on the monotonic clock. */
+	int			 pending;
+	int			 overdue;	/* due while a document was open (Redis) */
+	int			 doc_open;	/* a record of the document has begun */
+	int64_t			 due_ms;	/* 0: no deadline yet */
 
 	struct matcher		*pm;
 	struct tmpl_set		*tmpl;
 	struct decoder		*dec;
 	struct sink		*sink;
-	FILE			*dl;
+	int			 dl_fd;		/* --dead-letter FILE, or -1 */
+	int			 dl_rfd;	/* the same file read-only, to see its tail, or -1 */
+	int			 dl_regular;
+	struct buf		 dl_line;
 
 	const char		*name;		/* current input, as shown (escaped) */
 	struct buf		 shown;
@@ -173,28 +199,117 @@ progress_draw(struct run *r, uint64_t current)
 
 /* ---- rejections ------------------------------------------------------------------------- */
 
-/* Write one dead-letter line (o is stolen): to the file, flushed at once, or into the Redis
+/* A dead letter could not be written (or synced): say so and stop.  No Redis batch is
+ * applied from now on, so no checkpoint moves past a record whose dead letter was lost. */
+static void
+dead_letter_lost(struct run *r, int e)
+{
+	progress_erase(r);
+	warnx_("%s: %s", shown(&r->line, r->dead_letter), strerror(e));
+	worst(r, KC_IO);
+	r->dl_failed = 1;
+	r->stopping = 1;
+	decode_stop(r->dec);
+}
+
+/* Write n bytes to the dead-letter file, all of them or none: on a regular file, under an
+ * exclusive flock(2), so that the lines of runs writing at the same time never mix even when
+ * the kernel takes a line in several writes, and what a full disk took of a line is cut off
+ * again.  A file whose last byte is not a newline (a line cut short by a crash or by another
+ * program) is left as it is and reported, and the line starts on a new line: p[-1] must be
+ * a newline that can be written first.  Returns 0, or -1 with errno set. */
+static int
+dead_letter_write(struct run *r, const char *p, size_t n)
+{
+	struct stat st;
+	off_t start = 0;
+	size_t done = 0;
+	ssize_t w;
+	char last;
+	int e, torn = 0;
+
+	if (r->dl_regular) {
+		while (flock(r->dl_fd, LOCK_EX) == -1)
+			if (errno != EINTR)
+				return -1;
+		if (fstat(r->dl_fd, &st) == -1)
+			goto fail;
+		start = st.st_size;
+		if (start > 0 && r->dl_rfd >= 0 && pread(r->dl_rfd, &last, 1, start - 1) == 1 &&
+		    last != '\n') {
+			torn = 1;
+			p--;
+			n++;
+		}
+	}
+	while (done < n) {
+		if ((w = write(r->dl_fd, p + done, n - done)) == -1) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (w == 0) {
+			errno = ENOSPC;
+			goto fail;
+		}
+		done += (size_t)w;
+	}
+	if (r->dl_regular)
+		flock(r->dl_fd, LOCK_UN);
+	if (torn && !r->dl_torn_seen) {
+		r->dl_torn_seen = 1;
+		progress_erase(r);
+		warnx_("%s: the last line was cut short (no newline at the end); "
+		    "new lines start after it", shown(&r->line, r->dead_letter));
+	}
+	return 0;
+fail:
+	e = errno;
+	if (r->dl_regular) {
+		/* Under the lock the end of the file is where this write began. */
+		if (done > 0 && ftruncate(r->dl_fd, start) == -1)
+			warnx_("%s: a line cut short is left at the end: %s",
+			    shown(&r->line, r->dead_letter), strerror(errno));
+		flock(r->dl_fd, LOCK_UN);
+	}
+	errno = e;
+	return -1;
+}
+
+/* Write one dead-letter line (o is stolen): to the file at once, or into the Redis
  * batch. */
 static void
 dead_letter_put(struct run *r, json_t *o)
 {
+	struct buf *b = &r->dl_line;
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	int ok;
+	int ok, e = ENOMEM;
 
-	if (r->dl_redis != NULL)
-		ok = s != NULL && sink_dead_letter(r->sink, s, strlen(s)) == 0;
-	else
-		ok = s != NULL && fputs(s, r->dl) != EOF && putc('\n', r->dl) != EOF &&
-		    fflush(r->dl) == 0;
+	if (r->dl_failed) {
+		/* The run stops: what comes is not applied, and a rerun writes it. */
+		free(s);
+		json_decref(o);
+		return;
+	}
+	if (s == NULL)
+		ok = 0;
+	else if (r->dl_redis != NULL)
+		ok = sink_dead_letter(r->sink, s, strlen(s)) == 0;
+	else {
+		b->len = 0;
+		ok = buf_addc(b, '\n') == 0 && buf_add(b, s, strlen(s)) == 0 &&
+		    buf_addc(b, '\n') == 0;
+		if (ok && dead_letter_write(r, b->p + 1, b->len - 1) == -1) {
+			e = errno;
+			ok = 0;
+		}
+	}
 	free(s);
 	json_decref(o);
 	r->dl_dirty = 1;
-	if (!ok) {
-		warnx_("%s: %s", shown(&r->line, r->dead_letter), strerror(errno ? errno : ENOMEM));
-		worst(r, KC_IO);
-		r->stopping = 1;
-		decode_stop(r->dec);
-	}
+	r->pending = 1;
+	if (!ok)
+		dead_letter_lost(r, e);
 }
 
 static void
@@ -205,7 +320,7 @@ dead_letter(struct run *r, const char *msg, long line, long long recno,
 	char src[64];
 	struct buf b = { 0 };
 
-	if (r->dl == NULL && r->dl_redis == NULL)
+	if (r->dl_fd == -1 && r->dl_redis == NULL)
 		return;
 	o = json_object();
 	json_object_set_new(o, "reason", json_stringn_nocheck(msg, strlen(msg)));
@@ -297,7 +412,7 @@ on_refused(void *arg, const char *key, size_t len, long long count, const char *
 		warnx_("redis: key '%s' refused (count %lld): %s", b.p, count, why);
 		buf_free(&b);
 	}
-	if (r->dl != NULL || r->dl_redis != NULL) {
+	if (r->dl_fd != -1 || r->dl_redis != NULL) {
 		b.len = 0;
 		buf_add(&b, "refused by Redis: ", 18);
 		buf_add(&b, why, strlen(why));
@@ -354,24 +469,95 @@ sink_failed(struct run *r)
 	worst(r, KC_IO);
 }
 
+/* A dead letter of the open batch was lost: the batch is never applied.  The batch sent
+ * before it (whose dead letters are safe) is waited for, then nothing more is sent. */
+static void
+refuse_batch(struct run *r)
+{
+	unsigned long long n;
+
+	if (r->sink_dead)
+		return;
+	r->sink_dead = 1;
+	if (sink_drain(r->sink) == -1) {
+		sink_failed(r);
+		return;
+	}
+	n = redis_batches(r->redis);
+	progress_erase(r);
+	warnx_("redis: batch %llu not applied: its dead letters were not written "
+	    "(%llu %s applied)", n + 1, n, n == 1 ? "batch" : "batches");
+	worst(r, KC_IO);
+}
+
 /* Apply the Redis batch, after making this batch's dead letters durable.  With wait, until
- * it is applied; else it is sent, and the next batch is read while Redis works. */
+ * it is applied; else it is sent, and the next batch is read while Redis works (and is
+ * waited for when --flush-ms comes, so a failure is retried without more input). */
 static void
 apply_batch(struct run *r, int wait)
 {
-	if (r->dl != NULL && r->dl_dirty) {
-		if (fflush(r->dl) == EOF || fsync(fileno(r->dl)) == -1) {
-			warnx_("%s: %s", shown(&r->line, r->dead_letter), strerror(errno));
-			worst(r, KC_IO);
-			r->stopping = 1;
-			decode_stop(r->dec);
-			return;
-		}
-		r->dl_dirty = 0;
+	if (r->dl_fd != -1 && r->dl_dirty && !r->dl_failed && r->dl_regular &&
+	    fsync(r->dl_fd) == -1)
+		dead_letter_lost(r, errno);
+	if (r->dl_failed) {
+		refuse_batch(r);
+		return;
 	}
+	r->dl_dirty = 0;
+	r->pending = !wait;
+	r->overdue = 0;
+	r->due_ms = 0;
 	if (sink_flush(r->sink, wait) == -1)
 		sink_failed(r);
 	r->batch_records = 0;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Write out (or apply) everything committed, now. */
+static void
+flush_now(struct run *r)
+{
+	r->pending = r->overdue = 0;
+	r->due_ms = 0;
+	if (r->sink_dead)
+		return;
+	if (r->redis != NULL)
+		apply_batch(r, 1);
+	else if (sink_flush(r->sink, 1) == -1)
+		sink_failed(r);
+}
+
+/* --flush-ms on a live input: the oldest output not yet written or applied waits at most
+ * that long, however often input comes.  Flushes when the time has come; returns how long
+ * a read may wait (-1: as long as it takes).  A Redis batch never splits a document, so a
+ * batch that is due while a document is open is applied at the document's end. */
+static int
+flush_due(struct run *r)
+{
+	int64_t now;
+
+	if (!r->pending || r->overdue || r->sink_dead)
+		return -1;
+	now = now_ms();
+	if (r->due_ms == 0)
+		r->due_ms = now + r->flush_ms;
+	if (now < r->due_ms)
+		return (int)(r->due_ms - now);
+	if (r->redis != NULL && r->doc_open) {
+		r->overdue = 1;
+		return -1;
+	}
+	flush_now(r);
+	/* Dead letters of keys the server refused wait for the next batch. */
+	return r->pending ? flush_due(r) : -1;
 }
 
 static int
@@ -427,6 +613,7 @@ on_record_begin(void *arg, const struct recmeta *m)
 	r->batch_records++;
 	r->recno = (long long)r->records;
 	r->in_record = 1;
+	r->doc_open = 1;
 	r->skip_record = 0;
 	r->rec_mark = sink_mark(r->sink);
 	r->rec_events = r->rec_keys = r->rec_filtered = 0;
@@ -492,6 +679,7 @@ on_doc_end(void *arg, const struct reject *rj, int envelope)
 {
 	struct run *r = arg;
 
+	r->doc_open = 0;
 	if (rj != NULL) {
 		/* Nothing of a broken document counts. */
 		sink_abort(r->sink);
@@ -503,13 +691,28 @@ on_doc_end(void *arg, const struct reject *rj, int envelope)
 	r->keys += r->doc_keys;
 	r->filtered += r->doc_filtered;
 	r->doc_events = r->doc_keys = r->doc_filtered = 0;
-	if (sink_commit(r->sink) == -1)
+	if (sink_commit(r->sink) == -1) {
 		sink_failed(r);
-	else if (r->redis != NULL && (envelope || (long long)r->batch_records >= r->batch))
+		return;
+	}
+	r->pending = 1;
+	if (r->redis != NULL && (envelope || (long long)r->batch_records >= r->batch))
 		apply_batch(r, 0);
+	else if (r->overdue)
+		flush_now(r);
 }
 
 /* ---- the read loop ------------------------------------------------------------------------ */
+
+/* The decoder ran out of memory: the run stops (what was read whole is still output). */
+static void
+out_of_memory(struct run *r)
+{
+	progress_erase(r);
+	warnx_("%s: %s", r->name, strerror(ENOMEM));
+	worst(r, KC_IO);
+	r->stopping = 1;
+}
 
 static void
 read_input(struct run *r, const char *path)
@@ -519,7 +722,7 @@ read_input(struct run *r, const char *path)
 	char *space;
 	size_t avail;
 	ssize_t n;
-	int idle = 0;
+	int live, timeout;
 
 	r->name = strcmp(path, "-") == 0 ? "<stdin>" : shown(&r->shown, path);
 	if ((in = input_open(path, &err)) == NULL) {
@@ -528,27 +731,20 @@ read_input(struct run *r, const char *path)
 		worst(r, KC_IO);
 		return;
 	}
+	/* A regular file never waits for more input, so it is read whole at once. */
+	live = !input_regular(in);
 	decode_begin(r->dec, r->name);
 	for (;;) {
+		timeout = live ? flush_due(r) : -1;
 		if (got_signal || r->stopping)
 			break;
 		if ((space = decode_space(r->dec, &avail)) == NULL) {
-			warnx_("%s: %s", r->name, strerror(ENOMEM));
-			worst(r, KC_IO);
-			r->stopping = 1;
+			out_of_memory(r);
 			break;
 		}
-		n = input_read(in, space, avail, idle ? -1 : r->flush_ms);
-		if (n == INPUT_IDLE) {
-			idle = 1;
-			/* Input is idle: what was read reaches its destination now. */
-			if (r->redis != NULL)
-				apply_batch(r, 1);
-			else if (sink_flush(r->sink, 1) == -1)
-				sink_failed(r);
-			continue;
-		}
-		idle = 0;
+		n = input_read(in, space, avail, timeout);
+		if (n == INPUT_IDLE)
+			continue;	/* flush_due flushes what is due */
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -559,10 +755,14 @@ read_input(struct run *r, const char *path)
 			break;
 		}
 		if (n == 0) {
-			decode_end(r->dec);
+			if (decode_end(r->dec) == -1)
+				out_of_memory(r);
 			break;
 		}
-		decode_feed(r->dec, (size_t)n);
+		if (decode_feed(r->dec, (size_t)n) == -1) {
+			out_of_memory(r);
+			break;
+		}
 		if (r->progress == 1)
 			progress_draw(r, input_consumed(in));
 	}
@@ -574,6 +774,7 @@ read_input(struct run *r, const char *path)
 		sink_rollback(r->sink, r->rec_mark);
 		r->in_record = 0;
 	}
+	r->doc_open = r->overdue = 0;
 	if (got_signal || r->stopping) {
 		r->events += r->doc_events;
 		r->keys += r->doc_keys;
@@ -605,7 +806,8 @@ static void
 print_stats(struct run *r)
 {
 	double secs = elapsed(r);
-	unsigned long long distinct = r->decode_only ? 0 : sink_distinct(r->sink);
+	unsigned long long distinct = r->decode_only || r->sink == NULL ? 0 :
+	    sink_distinct(r->sink);
 	unsigned long long rate = secs > 0 ? (unsigned long long)((double)r->records / secs) : 0;
 
 	unsigned long long batches = r->redis ? redis_batches(r->redis) : 0;
@@ -657,7 +859,8 @@ help(void)
 "  -f, --format FMT          auto (default), lambda, get-records, firehose, json, base64\n"
 "      --stream NAME         stream name for inputs that carry none\n"
 "      --shard ID            shard id for inputs that carry none\n"
-"      --max-record-bytes N  reject records whose data is larger (default 67108864)\n"
+"      --max-record-bytes N  reject records whose data is larger\n"
+"                            (default " STR(DEF_MAX_RECORD_BYTES) ")\n"
 "Keys:\n"
 "  -k, --key TEMPLATE        key template, repeatable\n"
 "                            (default {@date}:{page}:{section}:{element}:{action}_{id})\n"
@@ -665,25 +868,27 @@ help(void)
 "      --local-time          times in the TZ time zone instead of UTC\n"
 "      --missing POLICY      null or missing field: empty (default), skip, reject\n"
 "      --prefix TEXT         put TEXT before every key\n"
-"      --max-key-bytes N     reject events whose key is longer (default 1024)\n"
+"      --max-key-bytes N     reject events whose key is longer (default "
+    STR(DEF_MAX_KEY_BYTES) ")\n"
 "      --escape-values       percent-encode %, control bytes and separators in values\n"
 "  -w, --where COND          PATH=TEXT, PATH!=TEXT or PATH; repeatable, all must hold\n"
 "Output:\n"
 "  -c, --count               print KEY<TAB>COUNT per distinct key, sorted, at the end\n"
 "  -d, --decode              print each event's payload instead of keys\n"
-"      --flush-ms MS         flush output when input is idle this long (default 1000)\n"
+"      --flush-ms MS         on a live input, flush output (or apply the batch) once\n"
+"                            the oldest of it has waited MS (default " STR(DEF_FLUSH_MS) ")\n"
 "  -s, --stats[=FORM]        summary on stderr at exit: text (default) or json\n"
 "      --progress            always show the progress meter\n"
 "      --no-progress         never show the progress meter\n"
 "Redis:\n"
 "  -r, --redis URL           add the counts to Redis: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB],\n"
 "                            unix:///PATH[?db=N] or HOST:PORT; password from REDISCLI_AUTH\n"
-"      --batch N             records per batch of line input (default 10000)\n"
+"      --batch N             records per batch of line input (default " STR(DEF_BATCH) ")\n"
 "      --ttl SECONDS         set this TTL on counters that have none (Redis 7)\n"
-"      --timeout-ms MS       connect and command timeout (default 5000)\n"
-"      --retries N           retries of a failed batch (default 5)\n"
+"      --timeout-ms MS       connect and command timeout (default " STR(DEF_TIMEOUT_MS) ")\n"
+"      --retries N           retries of a failed batch (default " STR(DEF_RETRIES) ")\n"
 "      --checkpoint          exactly once: skip records at or below the stored checkpoint\n"
-"      --checkpoint-key KEY  hash of the checkpoints (default kincount:checkpoints)\n"
+"      --checkpoint-key KEY  hash of the checkpoints (default " DEF_CHECKPOINT_KEY ")\n"
 "      --show-checkpoint STREAM/SHARD  print the stored sequence number and exit\n"
 "Errors:\n"
 "  -q, --quiet               no message per rejected item, only the summary\n"
@@ -1014,6 +1219,24 @@ show_checkpoint(struct run *r, const struct config *c)
 	buf_free(&v);
 }
 
+/* --dead-letter FILE: appended to with write(2) on an O_APPEND descriptor, one line at a
+ * time.  A regular file is also opened for reading, to see whether it ends with a newline
+ * (a file that can only be written is not looked at). */
+static int
+open_dead_letter(struct run *r)
+{
+	struct stat st;
+
+	if ((r->dl_fd = open(r->dead_letter, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0666)) == -1 || fstat(r->dl_fd, &st) == -1)
+		return -1;
+	if (S_ISREG(st.st_mode)) {
+		r->dl_regular = 1;
+		r->dl_rfd = open(r->dead_letter, O_RDONLY | O_CLOEXEC);
+	}
+	return 0;
+}
+
 /* Open the outputs: dead-letter file, Redis, the sink and the decoder. */
 static int
 open_outputs(struct run *r, struct config *c)
@@ -1024,8 +1247,7 @@ open_outputs(struct run *r, struct config *c)
 	struct sink_opts sopt = { .kind = SINK_KEYS, .fd = STDOUT_FILENO };
 	struct kc_err err;
 
-	if (r->dead_letter != NULL && r->dl_redis == NULL &&
-	    (r->dl = fopen(r->dead_letter, "ae")) == NULL) {
+	if (r->dead_letter != NULL && r->dl_redis == NULL && open_dead_letter(r) == -1) {
 		warnx_("%s: %s", shown(&r->line, r->dead_letter), strerror(errno));
 		return KC_IO;
 	}
@@ -1101,14 +1323,14 @@ finish(struct run *r)
 		apply_batch(r, 1);	/* the last batch, its dead letters synced first */
 	if (!r->quiet_exit && !r->sink_dead && sink_finish(r->sink) == -1)
 		sink_failed(r);
-	if (r->dl != NULL) {
-		int bad = fflush(r->dl) == EOF || (r->redis != NULL && fsync(fileno(r->dl)) == -1);
-		bad |= fclose(r->dl) == EOF;
-		r->dl = NULL;
-		if (bad) {
-			warnx_("%s: %s", shown(&r->line, r->dead_letter), strerror(errno));
-			worst(r, KC_IO);
-		}
+	if (r->dl_fd != -1) {
+		/* With Redis, the dead letters of keys the last batch refused. */
+		int bad = r->redis != NULL && r->dl_dirty && !r->dl_failed && r->dl_regular &&
+		    fsync(r->dl_fd) == -1;
+		bad |= close(r->dl_fd) == -1;
+		r->dl_fd = -1;
+		if (bad && !r->dl_failed)
+			dead_letter_lost(r, errno);
 	}
 	summary(r);
 	print_stats(r);
@@ -1121,11 +1343,17 @@ finish(struct run *r)
 int
 main(int argc, char *argv[])
 {
-	struct run r = { .progress = -1, .flush_ms = 1000, .batch = 10000 };
+	struct run r = {
+		.progress = -1, .flush_ms = DEF_FLUSH_MS, .batch = DEF_BATCH, .dl_fd = -1,
+		.dl_rfd = -1
+	};
 	struct config c = {
-		.dopt = { .format = FMT_AUTO, .max_record = 64 * 1024 * 1024 },
-		.kopt = { .missing = MISSING_EMPTY, .max_key = 1024 },
-		.ropt = { .timeout_ms = 5000, .retries = 5, .ckpt_key = "kincount:checkpoints" },
+		.dopt = { .format = FMT_AUTO, .max_record = DEF_MAX_RECORD_BYTES },
+		.kopt = { .missing = MISSING_EMPTY, .max_key = DEF_MAX_KEY_BYTES },
+		.ropt = {
+			.timeout_ms = DEF_TIMEOUT_MS, .retries = DEF_RETRIES,
+			.ckpt_key = DEF_CHECKPOINT_KEY
+		},
 	};
 	struct sigaction sa;
 
@@ -1133,8 +1361,15 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	check_options(&r, &c);
-	if ((r.status = compile(&r, &c)) != KC_OK || (r.status = open_outputs(&r, &c)) != KC_OK)
+	clock_gettime(CLOCK_MONOTONIC, &r.start);
+	if ((r.status = compile(&r, &c)) != KC_OK)
 		goto done;
+	if ((r.status = open_outputs(&r, &c)) != KC_OK) {
+		/* Ended before any input: -s still gives its (empty) summary. */
+		if (c.show_ckpt == NULL)
+			print_stats(&r);
+		goto done;
+	}
 	if (c.show_ckpt != NULL) {
 		show_checkpoint(&r, &c);
 		if (fflush(stdout) == EOF) {
@@ -1150,7 +1385,6 @@ main(int argc, char *argv[])
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	progress_setup(&r, argc, argv);
-	clock_gettime(CLOCK_MONOTONIC, &r.start);
 
 	if (argc == 0)
 		read_input(&r, "-");
@@ -1158,8 +1392,11 @@ main(int argc, char *argv[])
 		read_input(&r, argv[i]);
 	finish(&r);
 done:
-	if (r.dl != NULL)
-		fclose(r.dl);
+	if (r.dl_fd != -1)
+		close(r.dl_fd);
+	if (r.dl_rfd != -1)
+		close(r.dl_rfd);
+	buf_free(&r.dl_line);
 	free(c.keys.v);
 	free(c.wheres.v);
 	sink_free(r.sink);

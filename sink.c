@@ -615,6 +615,12 @@ sink_flush(struct sink *s, int wait)
 }
 
 int
+sink_drain(struct sink *s)
+{
+	return s->o.kind == SINK_REDIS ? redis_drain(s) : 0;
+}
+
+int
 sink_finish(struct sink *s)
 {
 	struct entry **v;

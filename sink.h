@@ -48,6 +48,9 @@ int		 sink_commit(struct sink *);
  * Nothing happens while keys are added but not committed. */
 int		 sink_flush(struct sink *, int wait);
 
+/* SINK_REDIS: wait for the batch in flight, if any, and send nothing more.  0 or -1. */
+int		 sink_drain(struct sink *);
+
 /* --checkpoint: a record of stream/shard field with sequence number seq (a valid decimal).
  * Returns 1 when it was applied before (a duplicate), 0 when it is new (it then moves the
  * checkpoint with the batch), -1 when the stored checkpoint could not be read. */

@@ -95,6 +95,13 @@ struct run {
 	unsigned long long	 rec_events, rec_keys, rec_filtered;
 	/* the document being read (rolled back when it breaks) */
 	unsigned long long	 doc_events, doc_keys, doc_filtered;
+	unsigned long long	 doc_records;
+	/* Rejections inside the open document wait for its end (see hold): held.len and
+	 * nheld when the open record began, to drop what a rejected record held. */
+	struct buf		 held;
+	unsigned long long	 nheld;
+	size_t			 rec_held;
+	unsigned long long	 rec_nheld;
 
 	/* statistics */
 	unsigned long long	 records, events, keys, rejected, filtered, duplicates;
@@ -358,18 +365,18 @@ count_rejected(struct run *r, enum kc_reason why)
 static void
 stop_after_errors(struct run *r)
 {
-	if (r->max_errors > 0 && (long long)r->rejected >= r->max_errors) {
+	if (r->max_errors > 0 && (long long)(r->rejected + r->nheld) >= r->max_errors) {
 		r->stopping = 1;
 		decode_stop(r->dec);
 	}
 }
 
-/* Report one rejected item.  recno is 0 for a whole document. */
+/* Report one rejected item: stderr and the dead letters.  recno is 0 for a whole
+ * document. */
 static void
-reject(struct run *r, enum kc_reason why, const char *msg, long long recno,
+report(struct run *r, enum kc_reason why, const char *msg, long line, long long recno,
     const struct recmeta *m, struct text data)
 {
-	long line = decode_line(r->dec);
 	char num[64];
 
 	if (count_rejected(r, why)) {
@@ -394,7 +401,81 @@ reject(struct run *r, enum kc_reason why, const char *msg, long long recno,
 		fwrite(r->line.p, 1, r->line.len, stderr);
 	}
 	dead_letter(r, msg, line, recno, m, data);
+}
+
+/* A rejection is held until its document ends.  A document that turns out broken is one
+ * rejection, and nothing read from inside it is reported: when a document cut short has
+ * swallowed the start of the next one, what that looked like (a record with no data, say)
+ * is no rejection, and the next document is read again (decode.c).  A record rejected
+ * whole drops what its events held, so one item is one dead letter.  Held: the reason,
+ * line, record number, then the message, sequence number, partition key and data, each
+ * with its length. */
+struct held {
+	enum kc_reason	 why;
+	long		 line;
+	long long	 recno;
+	size_t		 n[4];		/* msg, seq, pk, data */
+};
+
+static void
+hold(struct run *r, enum kc_reason why, const char *msg, long long recno,
+    const struct recmeta *m, struct text data)
+{
+	struct held h = { why, decode_line(r->dec), recno,
+	    { strlen(msg), m ? m->seq.n : 0, m ? m->pk.n : 0, data.n } };
+	size_t len = r->held.len;
+
+	if (buf_add(&r->held, &h, sizeof(h)) == -1 || buf_add(&r->held, msg, h.n[0]) == -1 ||
+	    buf_add(&r->held, m ? m->seq.p : NULL, h.n[1]) == -1 ||
+	    buf_add(&r->held, m ? m->pk.p : NULL, h.n[2]) == -1 ||
+	    buf_add(&r->held, data.p, h.n[3]) == -1) {
+		/* No room to wait: report it now. */
+		r->held.len = len;
+		report(r, why, msg, h.line, recno, m, data);
+		stop_after_errors(r);
+		return;
+	}
+	r->nheld++;
 	stop_after_errors(r);
+}
+
+/* Report what the document held, in order. */
+static void
+held_report(struct run *r)
+{
+	size_t off = 0;
+	struct buf msg = { 0 };
+
+	while (off < r->held.len) {
+		struct held h;
+		struct recmeta m;
+		const char *p;
+
+		memcpy(&h, r->held.p + off, sizeof(h));
+		p = r->held.p + off + sizeof(h);
+		memset(&m, 0, sizeof(m));
+		msg.len = 0;
+		buf_add(&msg, p, h.n[0]);
+		buf_addc(&msg, '\0');
+		p += h.n[0];
+		m.seq = (struct text){ p, h.n[1] };
+		p += h.n[1];
+		m.pk = (struct text){ p, h.n[2] };
+		p += h.n[2];
+		report(r, h.why, msg.p ? msg.p : "", h.line, h.recno, &m,
+		    (struct text){ p, h.n[3] });
+		off += sizeof(h) + h.n[0] + h.n[1] + h.n[2] + h.n[3];
+	}
+	buf_free(&msg);
+	r->held.len = 0;
+	r->nheld = 0;
+}
+
+static void
+reject(struct run *r, enum kc_reason why, const char *msg, long long recno,
+    const struct recmeta *m, struct text data)
+{
+	hold(r, why, msg, recno, m, data);
 }
 
 /* A key Redis refused: its count goes to the dead letters. */
@@ -610,8 +691,11 @@ on_record_begin(void *arg, const struct recmeta *m)
 	struct run *r = arg;
 
 	r->records++;
+	r->doc_records++;
 	r->batch_records++;
 	r->recno = (long long)r->records;
+	r->rec_held = r->held.len;
+	r->rec_nheld = r->nheld;
 	r->in_record = 1;
 	r->doc_open = 1;
 	r->skip_record = 0;
@@ -666,6 +750,8 @@ on_record_end(void *arg, const struct recmeta *m, const struct reject *rj)
 		return;
 	if (rj != NULL) {
 		sink_rollback(r->sink, r->rec_mark);
+		r->held.len = r->rec_held;
+		r->nheld = r->rec_nheld;
 		reject(r, rj->reason, rj->msg, r->recno, m, rj->data);
 		return;
 	}
@@ -681,12 +767,19 @@ on_doc_end(void *arg, const struct reject *rj, int envelope)
 
 	r->doc_open = 0;
 	if (rj != NULL) {
-		/* Nothing of a broken document counts. */
+		/* Nothing of a broken document counts, nor is anything inside it reported:
+		 * its records were never read whole. */
 		sink_abort(r->sink);
-		r->doc_events = r->doc_keys = r->doc_filtered = 0;
-		reject(r, rj->reason, rj->msg, 0, NULL, rj->data);
+		r->records -= r->doc_records;
+		r->doc_events = r->doc_keys = r->doc_filtered = r->doc_records = 0;
+		r->held.len = 0;
+		r->nheld = 0;
+		report(r, rj->reason, rj->msg, decode_line(r->dec), 0, NULL, rj->data);
+		stop_after_errors(r);
 		return;
 	}
+	held_report(r);
+	r->doc_records = 0;
 	r->events += r->doc_events;
 	r->keys += r->doc_keys;
 	r->filtered += r->doc_filtered;
@@ -775,6 +868,9 @@ read_input(struct run *r, const char *path)
 		r->in_record = 0;
 	}
 	r->doc_open = r->overdue = 0;
+	/* The rejection that stopped the run, and those before it. */
+	held_report(r);
+	r->doc_records = 0;
 	if (got_signal || r->stopping) {
 		r->events += r->doc_events;
 		r->keys += r->doc_keys;
@@ -1407,6 +1503,7 @@ done:
 	buf_free(&r.line);
 	buf_free(&r.shown);
 	buf_free(&r.field);
+	buf_free(&r.held);
 	if (got_signal)
 		return 128 + got_signal;
 	return r.status;

@@ -33,6 +33,7 @@ struct block {
 };
 
 struct table {
+	struct hash_key	 key;		/* random, so the input cannot choose the slots */
 	struct entry	*e;
 	size_t		 n, cap;
 	uint32_t	*idx;		/* entry index + 1; 0 = empty */
@@ -75,6 +76,7 @@ sink_new(const struct sink_opts *o)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->o = *o;
+	hash_key_random(&s->t.key);
 	s->use_table = o->kind == SINK_COUNT || o->kind == SINK_REDIS ||
 	    (o->distinct && o->kind == SINK_KEYS);
 	if (buf_reserve(&s->out, WRITE_AT * 2) == -1) {
@@ -135,7 +137,8 @@ store_key(struct table *t, const char *k, size_t n)
 		}
 	}
 	p = b->data + b->used;
-	memcpy(p, k, n);
+	if (n > 0)	/* k may be NULL for the empty key */
+		memcpy(p, k, n);
 	b->used += n;
 	return p;
 }
@@ -165,7 +168,7 @@ table_grow(struct table *t)
 static int
 table_add(struct table *t, const char *k, size_t n, int64_t by)
 {
-	uint64_t h = hash_bytes(k, n);
+	uint64_t h = hash_bytes(&t->key, k, n);
 	size_t j;
 	uint32_t i;
 
@@ -173,7 +176,7 @@ table_add(struct table *t, const char *k, size_t n, int64_t by)
 		return -1;
 	for (j = h & t->mask; (i = t->idx[j]) != 0; j = (j + 1) & t->mask) {
 		struct entry *e = &t->e[i - 1];
-		if (e->hash == h && e->len == n && memcmp(e->key, k, n) == 0)
+		if (e->hash == h && e->len == n && (n == 0 || memcmp(e->key, k, n) == 0))
 			goto found;
 	}
 	if (t->n == t->cap) {
@@ -264,7 +267,8 @@ sink_add(struct sink *s, const char *k, size_t n)
 		s->err = ENOMEM;
 		return -1;
 	}
-	memcpy(s->out.p + s->out.len, k, n);
+	if (n > 0)	/* k may be NULL for the empty key */
+		memcpy(s->out.p + s->out.len, k, n);
 	if (s->o.kind == SINK_DECODE) {
 		/* Line breaks between the tokens of a pretty-printed payload become spaces. */
 		char *p = s->out.p + s->out.len;
@@ -496,9 +500,10 @@ redis_drain(struct sink *s)
 	return 0;
 }
 
-/* Copy the committed batch into the flight and send it; the table is free again at once. */
+/* Copy the committed batch into the flight and send it; the table is free again at once.
+ * extra: the batch only carries the dead letters of keys the last one refused. */
 static int
-redis_flush(struct sink *s)
+redis_send_batch(struct sink *s, int extra)
 {
 	struct flight *fl;
 	size_t n = 0, nck = 0, ndl = 0, nkeys, i, off;
@@ -598,12 +603,24 @@ redis_flush(struct sink *s)
 	fl->b = (struct rbatch){ .n = nkeys, .key = fl->key, .klen = fl->klen,
 	    .count = fl->count, .nck = nck, .ck_field = fl->ck, .ck_old = fl->ck + nck,
 	    .ck_new = fl->ck + 2 * nck, .ndl = ndl, .dl = fl->dl, .refused = on_refused,
-	    .arg = s };
+	    .arg = s, .extra = extra };
 	fl->active = 1;
 	return redis_send(s->o.redis, &fl->b, &s->rerr);
 oom:
 	kc_errf(&s->rerr, "%s", strerror(ENOMEM));
 	return -1;
+}
+
+static int
+redis_flush(struct sink *s)
+{
+	return redis_send_batch(s, 0);
+}
+
+static int
+redis_flush_extra(struct sink *s)
+{
+	return redis_send_batch(s, 1);
 }
 
 int
@@ -625,7 +642,7 @@ sink_finish(struct sink *s)
 		/* A second round carries the dead letters of keys the last batch refused. */
 		if (redis_flush(s) == -1 || redis_drain(s) == -1)
 			return -1;
-		if (s->dl.len > 0 && (redis_flush(s) == -1 || redis_drain(s) == -1))
+		if (s->dl.len > 0 && (redis_flush_extra(s) == -1 || redis_drain(s) == -1))
 			return -1;
 		return 0;
 	}

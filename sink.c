@@ -58,6 +58,8 @@ struct sink {
 	struct ckpt	*ck;
 	size_t		 nck;
 	struct buf	 dl;		/* dead-letter lines for the batch, NUL-separated */
+	size_t		 dl_refused;	/* of them, the lines of keys the last batch refused */
+	int		 draining;	/* waiting for a batch: dead letters are refusals */
 	uint64_t	 sent;		/* counters sent to Redis (distinct keys per batch) */
 	struct flight	*fl;		/* the batch Redis is working on */
 	struct kc_err	 rerr;
@@ -388,6 +390,7 @@ sink_dead_letter(struct sink *s, const char *line, size_t n)
 		s->err = ENOMEM;
 		return -1;
 	}
+	s->dl_refused += s->draining;
 	return 0;
 }
 
@@ -478,11 +481,15 @@ static int
 redis_drain(struct sink *s)
 {
 	struct flight *fl = s->fl;
+	int rc;
 
 	if (fl == NULL || !fl->active)
 		return 0;
 	fl->active = 0;
-	if (redis_wait(s->o.redis, &fl->b, &s->rerr) == -1)
+	s->draining = 1;
+	rc = redis_wait(s->o.redis, &fl->b, &s->rerr);
+	s->draining = 0;
+	if (rc == -1)
 		return -1;
 	s->sent += fl->b.n;
 	for (size_t i = 0; i < s->nck; i++) {
@@ -500,14 +507,14 @@ redis_drain(struct sink *s)
 	return 0;
 }
 
-/* Copy the committed batch into the flight and send it; the table is free again at once.
- * extra: the batch only carries the dead letters of keys the last one refused. */
+/* Copy the committed batch into the flight and send it; the table is free again at once. */
 static int
-redis_send_batch(struct sink *s, int extra)
+redis_flush(struct sink *s)
 {
 	struct flight *fl;
 	size_t n = 0, nck = 0, ndl = 0, nkeys, i, off;
 	void *p;
+	int rc;
 
 	if (s->t.nundo > 0)
 		return 0;	/* a document is open: wait for its end */
@@ -603,24 +610,17 @@ redis_send_batch(struct sink *s, int extra)
 	fl->b = (struct rbatch){ .n = nkeys, .key = fl->key, .klen = fl->klen,
 	    .count = fl->count, .nck = nck, .ck_field = fl->ck, .ck_old = fl->ck + nck,
 	    .ck_new = fl->ck + 2 * nck, .ndl = ndl, .dl = fl->dl, .refused = on_refused,
-	    .arg = s, .extra = extra };
+	    .arg = s, .extra = nkeys == 0 && nck == 0 && ndl == s->dl_refused };
+	s->dl_refused = 0;
 	fl->active = 1;
-	return redis_send(s->o.redis, &fl->b, &s->rerr);
+	/* A send that has to retry reads replies: refusals may come back already. */
+	s->draining = 1;
+	rc = redis_send(s->o.redis, &fl->b, &s->rerr);
+	s->draining = 0;
+	return rc;
 oom:
 	kc_errf(&s->rerr, "%s", strerror(ENOMEM));
 	return -1;
-}
-
-static int
-redis_flush(struct sink *s)
-{
-	return redis_send_batch(s, 0);
-}
-
-static int
-redis_flush_extra(struct sink *s)
-{
-	return redis_send_batch(s, 1);
 }
 
 int
@@ -642,7 +642,7 @@ sink_finish(struct sink *s)
 		/* A second round carries the dead letters of keys the last batch refused. */
 		if (redis_flush(s) == -1 || redis_drain(s) == -1)
 			return -1;
-		if (s->dl.len > 0 && (redis_flush_extra(s) == -1 || redis_drain(s) == -1))
+		if (s->dl.len > 0 && (redis_flush(s) == -1 || redis_drain(s) == -1))
 			return -1;
 		return 0;
 	}

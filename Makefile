@@ -1,5 +1,5 @@
 # kincount: a Unix filter from Kinesis records to counter keys.
-# Targets: all run check bench lint fuzz install uninstall clean.  SANITIZE=1 builds with
+# Targets: all run check bench bench-collide lint fuzz install uninstall clean.  SANITIZE=1 builds with
 # AddressSanitizer and UndefinedBehaviorSanitizer.  User CFLAGS/LDFLAGS are added to.
 
 PREFIX  ?= /usr/local
@@ -54,6 +54,10 @@ check: test-deps kincount
 bench: kincount
 	@bench/run.sh
 
+# Hash flooding: keys that collided in the old unkeyed table hash, against random keys.
+bench-collide: kincount
+	@bench/collide.sh
+
 lint:
 	mandoc -Tlint -Wwarning man/kincount.1
 
@@ -86,4 +90,4 @@ clean:
 	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode
 	rm -rf fuzz/work
 
-.PHONY: all deps test-deps run check bench lint fuzz install uninstall clean
+.PHONY: all deps test-deps run check bench bench-collide lint fuzz install uninstall clean

@@ -28,6 +28,10 @@
 
 #define KC_VERSION	"0.1.0"
 #define MSG_LIMIT	10		/* messages per reason before they are only counted */
+/* The largest --ttl: EXPIRE refuses seconds whose milliseconds, added to the clock, pass
+ * 2^63 - 1 (about 9.22e15 s now), and the batch script's numbers are doubles, exact to
+ * 2^53 (about 9.007e15). */
+#define TTL_MAX		9000000000000000LL
 
 /* The defaults of the options, shown by --help as they are written here (so numbers are
  * written out, and the man page says the same). */
@@ -57,6 +61,7 @@ struct run {
 	const char		*dl_redis;	/* --dead-letter redis:KEY */
 	long long		 batch;		/* --batch */
 	int			 checkpoint;
+	const char		*show_ckpt;	/* --show-checkpoint STREAM/SHARD */
 
 	struct redis		*redis;
 	int			 dl_dirty;	/* dead letters written since the last fsync */
@@ -519,7 +524,12 @@ redis_failed(struct run *r, const char *why)
 
 	if (redis_auth_failed(r->redis))
 		warnx_("redis: authentication failed: %s", why);
-	else if (retries > 0)
+	else if (r->show_ckpt != NULL)
+		warnx_("redis: cannot read the checkpoint of %s%s%s: %s",
+		    shown(&r->line, r->show_ckpt), strstr(why, redis_address(r->redis)) ? "" :
+		    " from ", strstr(why, redis_address(r->redis)) ? "" :
+		    redis_address(r->redis), why);
+	else if (retries > 0 || redis_gave_up(r->redis))
 		warnx_("redis: batch %llu not applied after %d %s: %s (%llu %s applied)", n + 1,
 		    retries, retries == 1 ? "retry" : "retries", why, n,
 		    n == 1 ? "batch" : "batches");
@@ -659,6 +669,15 @@ checkpoint_new(struct run *r, const struct recmeta *m)
 	struct buf *field = &r->field;
 	int rc;
 
+	/* The field is STREAM/SHARD: a '/' in either would make two shards share it. */
+	if ((m->stream.n > 0 && memchr(m->stream.p, '/', m->stream.n) != NULL) ||
+	    (m->shard.n > 0 && memchr(m->shard.p, '/', m->shard.n) != NULL)) {
+		r->skip_record = 1;
+		reject(r, R_SEQ, m->stream.n > 0 && memchr(m->stream.p, '/', m->stream.n) ?
+		    "stream name has a '/' (--checkpoint)" : "shard id has a '/' (--checkpoint)",
+		    r->recno, m, decode_record_data(r->dec));
+		return 0;
+	}
 	if (!valid_seq(m->seq) || m->shard.n == 0) {
 		r->skip_record = 1;
 		reject(r, R_SEQ, m->shard.n == 0 && m->seq.n > 0 ?
@@ -980,7 +999,8 @@ help(void)
 "  -r, --redis URL           add the counts to Redis: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB],\n"
 "                            unix:///PATH[?db=N] or HOST:PORT; password from REDISCLI_AUTH\n"
 "      --batch N             records per batch of line input (default " STR(DEF_BATCH) ")\n"
-"      --ttl SECONDS         set this TTL on counters that have none (Redis 7)\n"
+"      --ttl SECONDS         set this TTL on counters that have none (Redis 7;\n"
+"                            at most 9000000000000000)\n"
 "      --timeout-ms MS       connect and command timeout (default " STR(DEF_TIMEOUT_MS) ")\n"
 "      --retries N           retries of a failed batch (default " STR(DEF_RETRIES) ")\n"
 "      --checkpoint          exactly once: skip records at or below the stored checkpoint\n"
@@ -1234,7 +1254,7 @@ parse_options(int argc, char *argv[], struct run *r, struct config *c)
 			c->redis_only = "--timeout-ms";
 			break;
 		case OPT_TTL:
-			c->ropt.ttl = number("--ttl", optarg, 1, LLONG_MAX / 2);
+			c->ropt.ttl = number("--ttl", optarg, 1, TTL_MAX);
 			c->redis_only = "--ttl";
 			break;
 		default:
@@ -1263,6 +1283,12 @@ check_options(const struct run *r, const struct config *c)
 		    "or firehose";
 	else if (r->checkpoint && c->dopt.format == FMT_GET_RECORDS && c->dopt.shard == NULL)
 		why = "--checkpoint with get-records input needs --shard";
+	else if (r->checkpoint && c->dopt.stream != NULL && strchr(c->dopt.stream, '/'))
+		why = "--stream: a name with '/' cannot be checkpointed (the field is STREAM/SHARD)";
+	else if (r->checkpoint && c->dopt.shard != NULL && strchr(c->dopt.shard, '/'))
+		why = "--shard: an id with '/' cannot be checkpointed (the field is STREAM/SHARD)";
+	else if (c->show_ckpt != NULL && strchr(c->show_ckpt, '/') == NULL)
+		why = "--show-checkpoint: expected STREAM/SHARD";
 	if (why != NULL) {
 		warnx_("%s", why);
 		usage();
@@ -1305,6 +1331,7 @@ show_checkpoint(struct run *r, const struct config *c)
 	struct kc_err err;
 	int found;
 
+	r->show_ckpt = c->show_ckpt;
 	if (redis_hget(r->redis, c->ropt.ckpt_key, c->show_ckpt, strlen(c->show_ckpt), &v,
 	    &found, &err) == -1) {
 		redis_failed(r, err.msg);
@@ -1348,6 +1375,8 @@ open_outputs(struct run *r, struct config *c)
 		return KC_IO;
 	}
 	if (c->redis_url != NULL) {
+		r->show_ckpt = c->show_ckpt;
+		c->ropt.stop = &got_signal;
 		if ((r->redis = redis_new(c->redis_url, &c->ropt, &err)) == NULL) {
 			warnx_("-r: %s", err.msg);
 			usage();

@@ -9,11 +9,13 @@
  * hiredis 0.14 keeps no timeout across reconnects and resends neither AUTH nor SELECT, so a
  * lost connection is dropped and a new one made from scratch. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/random.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,30 +26,79 @@
 #define TOKEN_TTL	"86400"		/* a batch token is kept a day */
 #define BACKOFF_MS	100
 #define BACKOFF_MAX_MS	2000
+/* The longest socket path: sun_path of struct sockaddr_un (108 bytes on Linux) less its NUL. */
+#define SOCK_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 /* KEYS: token, checkpoint hash, dead-letter list, counters...
- * ARGV: token TTL, counter TTL, F, F x (field, old, new), D, D x line, counts... */
+ * ARGV: token TTL, counter TTL, F, F x (field, old, new), D, D x line, counts...
+ *
+ * Everything that can fail is checked before the first write, so that a batch is never
+ * half-applied: the types of the checkpoint hash and of the dead-letter list, and, on Redis
+ * 7 (redis.acl_check_cmd), that the user may run each write on each key.  A failed check
+ * answers {3, why}.  Counter keys that are kincount's own keys are refused, as the server
+ * refuses a key of the wrong type: an INCRBY on them would make a later write fail or be
+ * lost.  What remains can fail only per counter (WRONGTYPE, not an integer, overflow), and
+ * such an INCRBY writes nothing. */
 static const char script_body[] =
 "local nf = tonumber(ARGV[3])\n"
 "if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end\n"
+"local nd = tonumber(ARGV[4 + 3 * nf])\n"
+"local function holds(k, want)\n"
+"  local t = redis.call('TYPE', k)['ok']\n"
+"  if t ~= 'none' and t ~= want then\n"
+"    return \"key '\" .. k .. \"' holds a \" .. t .. ', not a ' .. want\n"
+"  end\n"
+"end\n"
+"local why = nf > 0 and holds(KEYS[2], 'hash') or nd > 0 and holds(KEYS[3], 'list')\n"
+"if why then return {3, why} end\n"
+"if nf > 0 and nd > 0 and KEYS[2] == KEYS[3] then\n"
+"  return {3, \"key '\" .. KEYS[2] .. \"' is both the checkpoint hash and the dead-letter list\"}\n"
+"end\n"
 "local i = 4\n"
 "for f = 1, nf do\n"
 "  local cur = redis.call('HGET', KEYS[2], ARGV[i]) or ''\n"
 "  if cur ~= ARGV[i + 1] then return {2, ARGV[i], cur} end\n"
 "  i = i + 3\n"
 "end\n"
-"local nd = tonumber(ARGV[i])\n"
 "local dl = i + 1\n"
 "i = dl + nd\n"
-"local ttl = tonumber(ARGV[2])\n"
+"local ttl = ARGV[2]\n"
+"local expire = tonumber(ttl) > 0\n"
+"local keys, argv, base = KEYS, ARGV, i - 4\n"
+"local own = {[KEYS[1]] = true, [KEYS[2]] = true, [KEYS[3]] = true}\n"
+"local check = redis.acl_check_cmd\n"
+"if check then\n"
+"  local function may(...)\n"
+"    if not check(...) then\n"
+"      local a = {...}\n"
+"      return {3, 'this user may not run ' .. a[1] .. \" on key '\" .. a[2] .. \"'\"}\n"
+"    end\n"
+"  end\n"
+"  local no = may('SET', KEYS[1], '1', 'EX', ARGV[1]) or\n"
+"    nf > 0 and may('HSET', KEYS[2], ARGV[4], ARGV[6]) or\n"
+"    nd > 0 and may('RPUSH', KEYS[3], ARGV[dl])\n"
+"  if no then return no end\n"
+"  for k = 4, #keys do\n"
+"    if not own[keys[k]] then\n"
+"      no = may('INCRBY', keys[k], argv[base + k]) or\n"
+"        expire and may('EXPIRE', keys[k], ttl, 'NX')\n"
+"      if no then return no end\n"
+"    end\n"
+"  end\n"
+"end\n"
 "local out = {1}\n"
-"local pcall, keys, argv, base = redis.pcall, KEYS, ARGV, i - 4\n"
+"local pcall = redis.pcall\n"
 "for k = 4, #keys do\n"
-"  local r = pcall('INCRBY', keys[k], argv[base + k])\n"
+"  local r\n"
+"  if own[keys[k]] then\n"
+"    r = {err = 'ERR the key is one of kincount\\'s own (token, checkpoints, dead letters)'}\n"
+"  else\n"
+"    r = pcall('INCRBY', keys[k], argv[base + k])\n"
+"  end\n"
 "  if type(r) == 'table' and r.err then\n"
 "    out[#out + 1] = k - 3\n"
 "    out[#out + 1] = r.err\n"
-"  elseif ttl > 0 then\n"
+"  elseif expire then\n"
 "    redis.call('EXPIRE', keys[k], ttl, 'NX')\n"
 "  end\n"
 "end\n"
@@ -71,27 +122,18 @@ struct redis {
 	int		 version;	/* major version of the server */
 	char		 sha[48];
 	char		 runid[33];
-	uint64_t	 batch;		/* batches applied */
+	uint64_t	 batch;		/* batches applied (the tokens number them) */
+	uint64_t	 counted;	/* of those, the ones that are not extra rounds */
 	int		 pending;	/* a batch was sent, its reply not read yet */
 	char		 token[96];
 	int		 retried;	/* retries before the last failure */
+	int		 gave_up;	/* the last failure could pass, but the retries ran out */
+	char		 addr[160];	/* the address, as shown in messages */
 	int		 auth_failed;
 	uint64_t	 commands;
 
 	struct buf	 cmd;		/* the EVALSHA being sent, in RESP */
 };
-
-static char *
-dupn(const char *p, size_t n)
-{
-	char *r = malloc(n + 1);
-
-	if (r != NULL) {
-		memcpy(r, p, n);
-		r[n] = '\0';
-	}
-	return r;
-}
 
 /* A random run id for the batch tokens. */
 static void
@@ -99,11 +141,10 @@ make_runid(char out[33])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char b[16];
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 	struct timespec ts;
 
-	if (fd == -1 || read(fd, b, sizeof(b)) != (ssize_t)sizeof(b)) {
-		/* No /dev/urandom: time and pid still make collisions unlikely. */
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		/* No getrandom(2): time and pid still make collisions unlikely. */
 		clock_gettime(CLOCK_REALTIME, &ts);
 		uint64_t x = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec ^
 		    (uint64_t)getpid() << 32;
@@ -112,8 +153,6 @@ make_runid(char out[33])
 			b[i] = (unsigned char)(x >> 56);
 		}
 	}
-	if (fd != -1)
-		close(fd);
 	for (int i = 0; i < 16; i++) {
 		out[2 * i] = hex[b[i] >> 4];
 		out[2 * i + 1] = hex[b[i] & 15];
@@ -121,14 +160,63 @@ make_runid(char out[33])
 	out[32] = '\0';
 }
 
+/* A database number: decimal digits only, as redis-cli reads it. */
 static int
 parse_db(const char *s, long *db)
 {
 	char *end;
 
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (const char *p = s; *p != '\0'; p++)
+		if (*p < '0' || *p > '9')
+			return -1;
 	errno = 0;
 	*db = strtol(s, &end, 10);
-	return *s == '\0' || *end != '\0' || errno != 0 || *db < 0 || *db > 100000 ? -1 : 0;
+	return *end != '\0' || errno != 0 || *db > 100000 ? -1 : 0;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The user or password part of a URL, percent-decoded as redis-cli does (a '@', ':' or
+ * '%' in it is written %40, %3A, %25).  NULL with err filled when a '%' is not followed by
+ * two hex digits or would give a NUL byte. */
+static char *
+pct_decode(const char *p, size_t n, struct kc_err *err)
+{
+	char *r = malloc(n + 1), *o = r;
+
+	if (r == NULL) {
+		kc_errf(err, "%s", strerror(ENOMEM));
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+		if (p[i] != '%') {
+			*o++ = p[i];
+			continue;
+		}
+		if (n - i < 3 || (hi = hexval(p[i + 1])) == -1 ||
+		    (lo = hexval(p[i + 2])) == -1 || hi + lo == 0) {
+			kc_errf(err, "bad percent-encoding in the user or password");
+			free(r);
+			return NULL;
+		}
+		*o++ = (char)(hi * 16 + lo);
+		i += 2;
+	}
+	*o = '\0';
+	return r;
 }
 
 static int
@@ -161,12 +249,12 @@ parse_hostport(struct redis *r, const char *s, size_t n, struct kc_err *err)
 		const char *close = memchr(s, ']', n);
 		if (close == NULL)
 			goto bad;
-		r->host = dupn(s + 1, (size_t)(close - s) - 1);
+		r->host = strndup(s + 1, (size_t)(close - s) - 1);
 		hlen = (size_t)(close - s) + 1;
 		if (hlen < n && (s[hlen] != ':' || parse_port(s + hlen + 1, n - hlen - 1,
 		    &r->port) == -1))
 			goto bad;
-		return r->host ? 0 : -1;
+		goto done;
 	}
 	colon = memchr(s, ':', n);
 	hlen = colon ? (size_t)(colon - s) : n;
@@ -174,8 +262,13 @@ parse_hostport(struct redis *r, const char *s, size_t n, struct kc_err *err)
 		goto bad;
 	if (colon != NULL && parse_port(colon + 1, n - hlen - 1, &r->port) == -1)
 		goto bad;
-	r->host = dupn(s, hlen);
-	return r->host ? 0 : -1;
+	r->host = strndup(s, hlen);
+done:
+	if (r->host == NULL) {
+		kc_errf(err, "%s", strerror(ENOMEM));
+		return -1;
+	}
+	return 0;
 bad:
 	kc_errf(err, "bad host or port");
 	return -1;
@@ -186,18 +279,20 @@ parse_url(struct redis *r, const char *url, struct kc_err *err)
 {
 	const char *p, *at, *slash, *q;
 
-	if (strncmp(url, "unix://", 7) == 0) {
+	/* Schemes are case-insensitive (RFC 3986). */
+	if (strncasecmp(url, "unix://", 7) == 0) {
 		p = url + 7;
 		q = strchr(p, '?');
 		if (p[0] != '/') {
 			kc_errf(err, "unix:// needs an absolute path");
 			return -1;
 		}
-		r->path = dupn(p, q ? (size_t)(q - p) : strlen(p));
-		if (r->path == NULL)
+		if ((r->path = strndup(p, q ? (size_t)(q - p) : strlen(p))) == NULL) {
+			kc_errf(err, "%s", strerror(ENOMEM));
 			return -1;
-		if (strlen(r->path) > 107) {
-			kc_errf(err, "socket path longer than 107 bytes");
+		}
+		if (strlen(r->path) > SOCK_PATH_MAX) {
+			kc_errf(err, "socket path longer than %zu bytes", SOCK_PATH_MAX);
 			return -1;
 		}
 		if (q != NULL && (strncmp(q, "?db=", 4) != 0 || parse_db(q + 4, &r->db) == -1)) {
@@ -206,21 +301,20 @@ parse_url(struct redis *r, const char *url, struct kc_err *err)
 		}
 		return 0;
 	}
-	if (strncmp(url, "redis://", 8) != 0)
+	if (strncasecmp(url, "redis://", 8) != 0)
 		return parse_hostport(r, url, strlen(url), err);
 	p = url + 8;
 	slash = strchr(p, '/');
-	at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+	/* The last '@' before the path ends the user and password. */
+	at = memrchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
 	if (at != NULL) {
 		const char *colon = memchr(p, ':', (size_t)(at - p));
-		if (colon != NULL) {
-			if (colon > p)
-				r->user = dupn(p, (size_t)(colon - p));
-			if (at > colon + 1)
-				r->pass = dupn(colon + 1, (size_t)(at - colon - 1));
-		} else if (at > p) {
-			r->user = dupn(p, (size_t)(at - p));
-		}
+		const char *uend = colon ? colon : at;
+		if (uend > p && (r->user = pct_decode(p, (size_t)(uend - p), err)) == NULL)
+			return -1;
+		if (colon != NULL && at > colon + 1 &&
+		    (r->pass = pct_decode(colon + 1, (size_t)(at - colon - 1), err)) == NULL)
+			return -1;
 		p = at + 1;
 	}
 	if (parse_hostport(r, p, slash ? (size_t)(slash - p) : strlen(p), err) == -1)
@@ -247,8 +341,18 @@ redis_new(const char *url, const struct redis_opts *o, struct kc_err *err)
 		redis_free(r);
 		return NULL;
 	}
-	if (r->pass == NULL && (env = getenv("REDISCLI_AUTH")) != NULL && *env != '\0')
-		r->pass = dupn(env, strlen(env));
+	if (r->pass == NULL && (env = getenv("REDISCLI_AUTH")) != NULL && *env != '\0' &&
+	    (r->pass = strdup(env)) == NULL) {
+		kc_errf(err, "%s", strerror(ENOMEM));
+		redis_free(r);
+		return NULL;
+	}
+	if (r->path != NULL)
+		snprintf(r->addr, sizeof(r->addr), "unix://%.140s", r->path);
+	else if (strchr(r->host, ':') != NULL)
+		snprintf(r->addr, sizeof(r->addr), "[%.140s]:%d", r->host, r->port);
+	else
+		snprintf(r->addr, sizeof(r->addr), "%.140s:%d", r->host, r->port);
 	make_runid(r->runid);
 	return r;
 }
@@ -393,7 +497,8 @@ connect_once(struct redis *r, int *f, struct kc_err *err)
 	r->c = r->path ? redisConnectUnixWithTimeout(r->path, tv) :
 	    redisConnectWithTimeout(r->host, r->port, tv);
 	if (r->c == NULL || r->c->err) {
-		kc_errf(err, "%s", r->c ? r->c->errstr : strerror(ENOMEM));
+		kc_errf(err, "cannot connect to %s: %s", r->addr,
+		    r->c ? r->c->errstr : strerror(ENOMEM));
 		disconnect(r);
 		*f = F_RETRY;
 		return -1;
@@ -438,13 +543,30 @@ connect_once(struct redis *r, int *f, struct kc_err *err)
 	return load_script(r, f, err);
 }
 
+static int
+stopped(const struct redis *r)
+{
+	return r->o.stop != NULL && *r->o.stop != 0;
+}
+
+/* Sleep ms, unless a signal asks to stop: then at once. */
 static void
-pause_ms(long ms)
+pause_ms(const struct redis *r, long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !stopped(r))
 		;
+}
+
+/* A signal ends the retries; the message keeps the failure that was being retried. */
+static int
+stop_retrying(struct kc_err *err)
+{
+	struct kc_err why = *err;
+
+	kc_errf(err, "stopped by a signal while retrying: %s", why.msg);
+	return -1;
 }
 
 /* Run step until it succeeds, retrying what can pass with exponential back-off.  f is
@@ -456,8 +578,10 @@ retry_from(struct redis *r, int (*step)(struct redis *, const void *, int *,
 	long backoff = BACKOFF_MS;
 	int tries = 0, noscript = 0;
 
-	r->retried = r->auth_failed = 0;
+	r->retried = r->auth_failed = r->gave_up = 0;
 	for (;;) {
+		if (f != F_NONE && stopped(r))
+			return stop_retrying(err);
 		if (f == F_NONE && (r->c != NULL || connect_once(r, &f, err) == 0) &&
 		    step(r, arg, &f, err) == 0)
 			return 0;
@@ -473,11 +597,15 @@ retry_from(struct redis *r, int (*step)(struct redis *, const void *, int *,
 		}
 		if (f == F_FATAL)
 			return -1;
-		if (tries >= r->o.retries)
+		if (tries >= r->o.retries) {
+			r->gave_up = 1;
 			return -1;
+		}
 		r->retried = ++tries;
 		disconnect(r);
-		pause_ms(backoff);
+		pause_ms(r, backoff);
+		if (stopped(r))
+			return stop_retrying(err);
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 		f = F_NONE;
 	}
@@ -640,6 +768,20 @@ batch_reply(struct redis *r, const struct rbatch *b, redisReply *rep, int *f,
 		freeReplyObject(rep);
 		return -1;
 	}
+	if (rep->element[0]->integer == 3) {
+		/* A check before the first write failed: nothing was written. */
+		struct buf m = { 0 };
+		if (rep->elements > 1 && rep->element[1]->type == REDIS_REPLY_STRING &&
+		    buf_add_escaped(&m, rep->element[1]->str, rep->element[1]->len) == 0 &&
+		    buf_addc(&m, '\0') == 0)
+			kc_errf(err, "%.240s", m.p);
+		else
+			kc_errf(err, "unexpected reply to the batch script");
+		buf_free(&m);
+		*f = F_FATAL;
+		freeReplyObject(rep);
+		return -1;
+	}
 	if (rep->element[0]->integer == 2) {
 		kc_errf(err, "the checkpoint of %.80s is at %.140s, not where this run left it: "
 		    "is another writer on this shard?",
@@ -682,6 +824,14 @@ eval_step(struct redis *r, const void *arg, int *f, struct kc_err *err)
 	return batch_reply(r, b, rep, f, err);
 }
 
+static void
+applied(struct redis *r, const struct rbatch *b)
+{
+	r->batch++;
+	if (!b->extra)
+		r->counted++;
+}
+
 int
 redis_send(struct redis *r, const struct rbatch *b, struct kc_err *err)
 {
@@ -703,7 +853,7 @@ redis_send(struct redis *r, const struct rbatch *b, struct kc_err *err)
 			disconnect(r);
 			if (retry_from(r, eval_step, b, F_RETRY, err) == -1)
 				return -1;
-			r->batch++;
+			applied(r, b);
 			return 0;
 		}
 	}
@@ -725,7 +875,7 @@ redis_wait(struct redis *r, const struct rbatch *b, struct kc_err *err)
 		disconnect(r);
 		f = F_RETRY;
 	} else if (batch_reply(r, b, rep, &f, err) == 0) {
-		r->batch++;
+		applied(r, b);
 		return 0;
 	}
 	if (f == F_FATAL)
@@ -733,16 +883,8 @@ redis_wait(struct redis *r, const struct rbatch *b, struct kc_err *err)
 	/* The same batch again, under the same token: never counted twice. */
 	if (retry_from(r, eval_step, b, f, err) == -1)
 		return -1;
-	r->batch++;
+	applied(r, b);
 	return 0;
-}
-
-int
-redis_apply(struct redis *r, const struct rbatch *b, struct kc_err *err)
-{
-	if (redis_send(r, b, err) == -1)
-		return -1;
-	return redis_wait(r, b, err);
 }
 
 struct hget {
@@ -792,7 +934,19 @@ redis_commands(const struct redis *r)
 uint64_t
 redis_batches(const struct redis *r)
 {
-	return r->batch;
+	return r->counted;
+}
+
+int
+redis_gave_up(const struct redis *r)
+{
+	return r->gave_up;
+}
+
+const char *
+redis_address(const struct redis *r)
+{
+	return r->addr;
 }
 
 int

@@ -5,6 +5,7 @@
 #ifndef KC_REDIS_H
 #define KC_REDIS_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,9 @@ struct redis_opts {
 	long long	 ttl;		/* 0: none */
 	const char	*ckpt_key;	/* checkpoint hash */
 	const char	*dl_key;	/* dead-letter list, or NULL */
+	/* Set (by a signal handler) when the run is to stop: retries end at once.  Borrowed
+	 * for the life of the struct redis; may be NULL. */
+	volatile sig_atomic_t *stop;
 };
 
 /* One batch.  Arrays are borrowed for the call. */
@@ -31,6 +35,9 @@ struct rbatch {
 	/* Called for each counter the server refused, with its error. */
 	void		(*refused)(void *arg, size_t i, const char *why);
 	void		 *arg;
+	/* Only the dead letters of keys the last batch refused: applied like a batch, but
+	 * not counted in redis_batches(). */
+	int		  extra;
 };
 
 struct redis;
@@ -44,12 +51,12 @@ void		 redis_free(struct redis *);
  * input is read.  Returns 0, or -1 with err filled. */
 int		 redis_connect(struct redis *, struct kc_err *);
 
-/* Apply one batch.  Returns 0 when it is applied (or had already been, by an earlier attempt
- * of the same batch), -1 with err filled when it could not be. */
-int		 redis_apply(struct redis *, const struct rbatch *, struct kc_err *);
-/* The same in two steps, so the next batch can be read while the server works: send the
- * batch, then wait for its answer (retrying it, from scratch, if none comes).  Between the
- * two, no other call may be made, and the batch's arrays must stay as they are. */
+/* Apply one batch, in two steps, so the next batch can be read while the server works: send
+ * the batch, then wait for its answer (retrying it, from scratch, if none comes).  Between
+ * the two, no other call may be made, and the batch's arrays must stay as they are.  Both
+ * return 0, or -1 with err filled when the batch could not be applied; redis_wait returns 0
+ * when the batch is applied (or had already been, by an earlier attempt of the same batch).
+ * Nothing of a batch that fails is written. */
 int		 redis_send(struct redis *, const struct rbatch *, struct kc_err *);
 int		 redis_wait(struct redis *, const struct rbatch *, struct kc_err *);
 
@@ -63,5 +70,10 @@ uint64_t	 redis_batches(const struct redis *);
  * the credentials. */
 int		 redis_retries(const struct redis *);
 int		 redis_auth_failed(const struct redis *);
+/* After a failure: 1 when it was one that could pass and --retries ran out (0 when it
+ * cannot pass, or a signal stopped the retries). */
+int		 redis_gave_up(const struct redis *);
+/* The server's address as messages show it: unix:///PATH or HOST:PORT.  Borrowed. */
+const char	*redis_address(const struct redis *);
 
 #endif

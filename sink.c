@@ -33,6 +33,7 @@ struct block {
 };
 
 struct table {
+	struct hash_key	 key;		/* random, so the input cannot choose the slots */
 	struct entry	*e;
 	size_t		 n, cap;
 	uint32_t	*idx;		/* entry index + 1; 0 = empty */
@@ -57,6 +58,8 @@ struct sink {
 	struct ckpt	*ck;
 	size_t		 nck;
 	struct buf	 dl;		/* dead-letter lines for the batch, NUL-separated */
+	size_t		 dl_refused;	/* of them, the lines of keys the last batch refused */
+	int		 draining;	/* waiting for a batch: dead letters are refusals */
 	uint64_t	 sent;		/* counters sent to Redis (distinct keys per batch) */
 	struct flight	*fl;		/* the batch Redis is working on */
 	struct kc_err	 rerr;
@@ -75,6 +78,7 @@ sink_new(const struct sink_opts *o)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->o = *o;
+	hash_key_random(&s->t.key);
 	s->use_table = o->kind == SINK_COUNT || o->kind == SINK_REDIS ||
 	    (o->distinct && o->kind == SINK_KEYS);
 	if (buf_reserve(&s->out, WRITE_AT * 2) == -1) {
@@ -135,7 +139,8 @@ store_key(struct table *t, const char *k, size_t n)
 		}
 	}
 	p = b->data + b->used;
-	memcpy(p, k, n);
+	if (n > 0)	/* k may be NULL for the empty key */
+		memcpy(p, k, n);
 	b->used += n;
 	return p;
 }
@@ -165,7 +170,7 @@ table_grow(struct table *t)
 static int
 table_add(struct table *t, const char *k, size_t n, int64_t by)
 {
-	uint64_t h = hash_bytes(k, n);
+	uint64_t h = hash_bytes(&t->key, k, n);
 	size_t j;
 	uint32_t i;
 
@@ -173,7 +178,7 @@ table_add(struct table *t, const char *k, size_t n, int64_t by)
 		return -1;
 	for (j = h & t->mask; (i = t->idx[j]) != 0; j = (j + 1) & t->mask) {
 		struct entry *e = &t->e[i - 1];
-		if (e->hash == h && e->len == n && memcmp(e->key, k, n) == 0)
+		if (e->hash == h && e->len == n && (n == 0 || memcmp(e->key, k, n) == 0))
 			goto found;
 	}
 	if (t->n == t->cap) {
@@ -264,7 +269,8 @@ sink_add(struct sink *s, const char *k, size_t n)
 		s->err = ENOMEM;
 		return -1;
 	}
-	memcpy(s->out.p + s->out.len, k, n);
+	if (n > 0)	/* k may be NULL for the empty key */
+		memcpy(s->out.p + s->out.len, k, n);
 	if (s->o.kind == SINK_DECODE) {
 		/* Line breaks between the tokens of a pretty-printed payload become spaces. */
 		char *p = s->out.p + s->out.len;
@@ -384,6 +390,7 @@ sink_dead_letter(struct sink *s, const char *line, size_t n)
 		s->err = ENOMEM;
 		return -1;
 	}
+	s->dl_refused += s->draining;
 	return 0;
 }
 
@@ -474,11 +481,15 @@ static int
 redis_drain(struct sink *s)
 {
 	struct flight *fl = s->fl;
+	int rc;
 
 	if (fl == NULL || !fl->active)
 		return 0;
 	fl->active = 0;
-	if (redis_wait(s->o.redis, &fl->b, &s->rerr) == -1)
+	s->draining = 1;
+	rc = redis_wait(s->o.redis, &fl->b, &s->rerr);
+	s->draining = 0;
+	if (rc == -1)
 		return -1;
 	s->sent += fl->b.n;
 	for (size_t i = 0; i < s->nck; i++) {
@@ -503,6 +514,7 @@ redis_flush(struct sink *s)
 	struct flight *fl;
 	size_t n = 0, nck = 0, ndl = 0, nkeys, i, off;
 	void *p;
+	int rc;
 
 	if (s->t.nundo > 0)
 		return 0;	/* a document is open: wait for its end */
@@ -598,9 +610,14 @@ redis_flush(struct sink *s)
 	fl->b = (struct rbatch){ .n = nkeys, .key = fl->key, .klen = fl->klen,
 	    .count = fl->count, .nck = nck, .ck_field = fl->ck, .ck_old = fl->ck + nck,
 	    .ck_new = fl->ck + 2 * nck, .ndl = ndl, .dl = fl->dl, .refused = on_refused,
-	    .arg = s };
+	    .arg = s, .extra = nkeys == 0 && nck == 0 && ndl == s->dl_refused };
+	s->dl_refused = 0;
 	fl->active = 1;
-	return redis_send(s->o.redis, &fl->b, &s->rerr);
+	/* A send that has to retry reads replies: refusals may come back already. */
+	s->draining = 1;
+	rc = redis_send(s->o.redis, &fl->b, &s->rerr);
+	s->draining = 0;
+	return rc;
 oom:
 	kc_errf(&s->rerr, "%s", strerror(ENOMEM));
 	return -1;

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -212,28 +214,67 @@ buf_add_base64(struct buf *b, const void *data, size_t n)
 	return 0;
 }
 
-/* Word-at-a-time multiply-xorshift mixing; good enough spread for short text keys. */
+/* SipHash-1-3 (Aumasson and Bernstein; the variant Redis uses for its own tables), keyed
+ * with 128 random bits per run, so that nobody who picks the keys can pick their hashes:
+ * the count tables take keys from the input, and an unkeyed hash let crafted keys all land
+ * in one slot (hash flooding).  The rounds are SIPROUNDS_C per word and SIPROUNDS_D at the
+ * end. */
+#define SIPROUNDS_C	1
+#define SIPROUNDS_D	3
+#define ROTL(x, b)	(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND do {							\
+	v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);	\
+	v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;				\
+	v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;				\
+	v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);	\
+} while (0)
+
+void
+hash_key_random(struct hash_key *k)
+{
+	uint64_t b[2];
+	struct timespec ts;
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		/* No getrandom(2) (a kernel before 3.17): the clock and the addresses still
+		 * differ from run to run, which is all an attacker cannot see in advance. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		b[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+		b[1] = (uint64_t)(uintptr_t)k * 0xbf58476d1ce4e5b9ULL ^ (uint64_t)ts.tv_sec;
+	}
+	k->k0 = b[0];
+	k->k1 = b[1];
+}
+
 uint64_t
-hash_bytes(const void *data, size_t n)
+hash_bytes(const struct hash_key *k, const void *data, size_t n)
 {
 	const unsigned char *p = data;
-	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (n * 0xff51afd7ed558ccdULL);
-	uint64_t w;
+	uint64_t v0 = k->k0 ^ 0x736f6d6570736575ULL, v1 = k->k1 ^ 0x646f72616e646f6dULL;
+	uint64_t v2 = k->k0 ^ 0x6c7967656e657261ULL, v3 = k->k1 ^ 0x7465646279746573ULL;
+	uint64_t m, last = (uint64_t)n << 56;
+	size_t i;
 
-	while (n >= 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
-		h ^= h >> 31;
-		p += 8;
-		n -= 8;
+	/* p may be NULL when n is 0: nothing below reads it then. */
+	for (; n >= 8; p += 8, n -= 8) {
+		m = (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+		    (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+		    (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+		v3 ^= m;
+		for (i = 0; i < SIPROUNDS_C; i++)
+			SIPROUND;
+		v0 ^= m;
 	}
-	w = 0;
-	memcpy(&w, p, n);
-	h = (h ^ w) * 0x94d049bb133111ebULL;
-	h ^= h >> 29;
-	h *= 0xbf58476d1ce4e5b9ULL;
-	h ^= h >> 32;
-	return h;
+	for (i = 0; i < n; i++)
+		last |= (uint64_t)p[i] << (8 * i);
+	v3 ^= last;
+	for (i = 0; i < SIPROUNDS_C; i++)
+		SIPROUND;
+	v0 ^= last;
+	v2 ^= 0xff;
+	for (i = 0; i < SIPROUNDS_D; i++)
+		SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
 }
 
 const char *const kc_reason_name[R_NREASONS] = {

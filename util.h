@@ -49,8 +49,14 @@ int	 utf8_valid(const char *, size_t);
 /* Standard base64 with padding, on one line. */
 int	 buf_add_base64(struct buf *, const void *, size_t);
 
-/* A 64-bit hash of a byte string (not cryptographic). */
-uint64_t hash_bytes(const void *, size_t);
+/* The secret key of hash_bytes: 128 bits from getrandom(2), new for each table. */
+struct hash_key {
+	uint64_t	 k0, k1;
+};
+
+void	 hash_key_random(struct hash_key *);
+/* SipHash-1-3 of a byte string under key k; the bytes may be NULL when n is 0. */
+uint64_t hash_bytes(const struct hash_key *k, const void *, size_t n);
 
 
 /* Why an item was rejected: the category used for rate limiting and the summary. */

@@ -9,6 +9,7 @@
  * document or record can be handed to the dead-letter output as it came; it is compacted
  * between reads, never while a parser holds pointers into it. */
 #include <errno.h>
+#include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -84,6 +85,8 @@ struct jp {
 	int			 values;	/* payload: top-level values seen */
 	int			 failed;	/* payload or json record: not an object */
 	int			 doc_env;	/* stream: this document is an envelope */
+	jmp_buf			*oom_jmp;	/* set while YAJL parses: see ya_malloc */
+	yajl_alloc_funcs	 af;
 	struct level		 lv[MAX_DEPTH + 1];
 };
 
@@ -167,6 +170,7 @@ struct decoder {
 enum { RESYNC_NONE, RESYNC_KEEP, RESYNC_DROP };
 
 static int	jp_reset(struct jp *);
+static yajl_status jp_parse(struct jp *, const unsigned char *, size_t);
 static struct text record_data(struct decoder *, size_t);
 
 static int
@@ -626,13 +630,18 @@ payload_parse(struct decoder *d, const char **msg)
 	jp->values = jp->failed = jp->too_deep = 0;
 	jp->text = &d->payload;
 	jp->off0 = 0;
-	st = yajl_parse(jp->h, (const unsigned char *)d->payload.p, d->payload.len + 1);
+	st = jp_parse(jp, (const unsigned char *)d->payload.p, d->payload.len + 1);
 	if (d->stop)
 		return 0;
 	if (st == yajl_status_ok && jp->depth == 0 && !jp->failed && jp->values > 0)
 		return 0;
 	if (st != yajl_status_ok || jp->depth != 0)
 		jp_reset(jp);
+	if (d->oom) {
+		/* The run stops (decode_feed returns -1); the record is kept as a dead letter. */
+		*msg = "record too large (out of memory)";
+		return R_TOO_LARGE;
+	}
 	if (jp->too_deep) {
 		*msg = "too deeply nested";
 		return R_DEPTH;
@@ -1207,6 +1216,59 @@ static const yajl_callbacks callbacks = {
 	cb_start_map, cb_map_key, cb_end, cb_start_array, cb_end
 };
 
+/* YAJL does not check what its allocator returns: after a failed allocation it would write
+ * through a null pointer.  So its allocations come here, and one that fails while a parse
+ * runs jumps back to jp_parse, which gives up that parse (the handle is then thrown away:
+ * a failed realloc leaves YAJL's old block in place, so it can still be freed).  The jump
+ * crosses only YAJL's frames: YAJL allocates in its own code, never while a callback of
+ * ours runs (the payload parse that a callback starts has its own jp_parse). */
+static void *
+ya_malloc(void *ctx, size_t n)
+{
+	struct jp *jp = ctx;
+	void *p = malloc(n);
+
+	if (p == NULL && jp->oom_jmp != NULL)
+		longjmp(*jp->oom_jmp, 1);
+	return p;
+}
+
+static void *
+ya_realloc(void *ctx, void *old, size_t n)
+{
+	struct jp *jp = ctx;
+	void *p = realloc(old, n);
+
+	if (p == NULL && jp->oom_jmp != NULL)
+		longjmp(*jp->oom_jmp, 1);
+	return p;
+}
+
+static void
+ya_free(void *ctx, void *p)
+{
+	(void)ctx;
+	free(p);
+}
+
+/* yajl_parse, or yajl_complete_parse when p is NULL; memory running out is d->oom. */
+static yajl_status
+jp_parse(struct jp *jp, const unsigned char *p, size_t n)
+{
+	jmp_buf env;
+	yajl_status st;
+
+	if (setjmp(env) != 0) {
+		jp->oom_jmp = NULL;
+		jp->d->oom = 1;
+		return yajl_status_error;
+	}
+	jp->oom_jmp = &env;
+	st = p != NULL ? yajl_parse(jp->h, p, n) : yajl_complete_parse(jp->h);
+	jp->oom_jmp = NULL;
+	return st;
+}
+
 static int
 jp_reset(struct jp *jp)
 {
@@ -1214,7 +1276,7 @@ jp_reset(struct jp *jp)
 		yajl_free(jp->h);
 	jp->depth = 0;
 	jp->doc_env = 0;
-	if ((jp->h = yajl_alloc(&callbacks, NULL, jp)) == NULL)
+	if ((jp->h = yajl_alloc(&callbacks, &jp->af, jp)) == NULL)
 		return -1;
 	yajl_config(jp->h, yajl_allow_multiple_values, 1);
 	return 0;
@@ -1229,6 +1291,7 @@ jp_new(struct decoder *d, int stream)
 		return NULL;
 	jp->d = d;
 	jp->stream = stream;
+	jp->af = (yajl_alloc_funcs){ ya_malloc, ya_realloc, ya_free, jp };
 	if (jp_reset(jp) == -1) {
 		free(jp);
 		return NULL;
@@ -1661,7 +1724,7 @@ feed_json(struct decoder *d)
 	while (!d->stop && !d->oom && d->resync == RESYNC_NONE && d->pos < d->in.len) {
 		jp->text = &d->in;
 		jp->off0 = d->pos;
-		st = yajl_parse(jp->h, (const unsigned char *)d->in.p + d->pos,
+		st = jp_parse(jp, (const unsigned char *)d->in.p + d->pos,
 		    d->in.len - d->pos);
 		if (d->stop || d->oom)
 			return;
@@ -1773,7 +1836,7 @@ decode_end(struct decoder *d)
 			break;
 		jp->text = &d->in;
 		jp->off0 = d->in.len;
-		if (yajl_complete_parse(jp->h) == yajl_status_ok || d->stop || d->oom)
+		if (jp_parse(jp, NULL, 0) == yajl_status_ok || d->stop || d->oom)
 			break;
 		stream_error(d);
 		feed_json(d);

@@ -272,7 +272,7 @@ sys.stdout.write("{\"a\":\"\\\\n" + "x" * 60000000 + "\"}\n")' > in
 }
 
 @test "a Lambda or get-records arrival time is seconds, whatever its size" {
-	# 1e12 seconds is beyond year 9999: no time, so the clock's date (not 2001 from ms).
+	# 1e11 seconds is in the year 5138; read as milliseconds it would be 1973.
 	lambda_event 1 '{}' 100000000000.5 > in
 	lambda_event 2 '{}' 1545084650.987 >> in
 	run -0 "$KINCOUNT" -f lambda -k '{@date}' in

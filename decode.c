@@ -33,11 +33,12 @@ enum tag {
 	T_NTAGS
 };
 
-/* A node's mark is its tag and, above it, the format whose path it is (enum kc_format):
- * the same field means different things in different envelopes (the unit of an arrival
- * time, which fields make a record's shape). */
+/* A node's mark is its tag, the format whose path it is (enum kc_format), and what it says
+ * of a record's shape (SHAPE_*): the same field means different things in different
+ * envelopes (the unit of an arrival time, which fields make a record). */
 #define TAG(m)		((m) & 0xff)
-#define TAG_FMT(m)	((m) >> 8)
+#define TAG_FMT(m)	(((m) >> 8) & 0xff)
+#define TAG_SHAPE(m)	((unsigned)(m) >> 16)
 
 /* What an envelope record holds, for recognising an envelope by its records' shape. */
 #define SHAPE_LAMBDA	0x01		/* a kinesis object holding data */
@@ -173,6 +174,13 @@ static int	jp_reset(struct jp *);
 static yajl_status jp_parse(struct jp *, const unsigned char *, size_t);
 static struct text record_data(struct decoder *, size_t);
 
+/* Memory ran out: parsing stops, and decode_feed returns -1. */
+static void
+nomem(struct decoder *d)
+{
+	d->oom = d->stop = 1;
+}
+
 static int
 is_blank(char c)
 {
@@ -279,7 +287,7 @@ decode_data(struct decoder *d, const char *s, size_t n)
 	d->payload.len = 0;
 	/* Room for the stores of whole words past the end, and the final newline. */
 	if (buf_reserve(&d->payload, n / 4 * 3 + 8) == -1) {
-		d->oom = 1;
+		nomem(d);
 		return DATA_LARGE;
 	}
 	if ((len = b64_decode(s, n, (unsigned char *)d->payload.p)) < 0)
@@ -556,6 +564,23 @@ bad_escape(const struct jp *jp, const char *p, size_t n)
 	return prev_high;
 }
 
+/* A value that does not lie in the parsed text is copied to the arena. */
+static __attribute__((noinline)) int
+capture_copy(struct jp *jp, struct slotval *v, const char *p, size_t n)
+{
+	struct decoder *d = jp->d;
+
+	if (v->type == SLOT_STRING && bad_escape(jp, p, n))
+		v->type = SLOT_BADUTF8;
+	v->direct = NULL;
+	v->off = d->arena.len;
+	if (buf_add(&d->arena, p, n) == -1) {
+		nomem(d);
+		return -1;
+	}
+	return 0;
+}
+
 /* Keep a value for the event.  A string YAJL hands out in place (no escapes, not split
  * between reads) stays where it is; others live only during the callback and are copied. */
 static int
@@ -571,15 +596,7 @@ capture(struct jp *jp, int slot, int type, const char *p, size_t n)
 		v->direct = p;
 		return 0;
 	}
-	if (type == SLOT_STRING && bad_escape(jp, p, n))
-		v->type = SLOT_BADUTF8;
-	v->direct = NULL;
-	v->off = d->arena.len;
-	if (buf_add(&d->arena, p, n) == -1) {
-		d->oom = 1;
-		return -1;
-	}
-	return 0;
+	return capture_copy(jp, v, p, n);
 }
 
 /* The input buffer may move before the next read: copy what the open event still points
@@ -631,17 +648,18 @@ payload_parse(struct decoder *d, const char **msg)
 	jp->text = &d->payload;
 	jp->off0 = 0;
 	st = jp_parse(jp, (const unsigned char *)d->payload.p, d->payload.len + 1);
+	if (d->oom) {
+		/* The run stops (decode_feed returns -1); the record is kept as a dead letter. */
+		jp_reset(jp);
+		*msg = "record too large (out of memory)";
+		return R_TOO_LARGE;
+	}
 	if (d->stop)
 		return 0;
 	if (st == yajl_status_ok && jp->depth == 0 && !jp->failed && jp->values > 0)
 		return 0;
 	if (st != yajl_status_ok || jp->depth != 0)
 		jp_reset(jp);
-	if (d->oom) {
-		/* The run stops (decode_feed returns -1); the record is kept as a dead letter. */
-		*msg = "record too large (out of memory)";
-		return R_TOO_LARGE;
-	}
 	if (jp->too_deep) {
 		*msg = "too deeply nested";
 		return R_DEPTH;
@@ -731,17 +749,22 @@ epoch_number(const char *p, size_t n, int64_t unit, int64_t *secs)
 	size_t i = 0;
 	double v;
 
-	while (i < n && i < 18 && p[i] >= '0' && p[i] <= '9')
-		whole = whole * 10 + (p[i++] - '0');
-	if (i > 0 && i < 18 && i < n && p[i] == '.') {
+	size_t lim = n < 18 ? n : 18;
+	unsigned c;
+
+	while (i < lim && (c = (unsigned)(unsigned char)p[i] - '0') <= 9) {
+		whole = whole * 10 + c;
+		i++;
+	}
+	if (i > 0 && i < lim && p[i] == '.') {
 		size_t j = i + 1;
-		while (j < n && p[j] >= '0' && p[j] <= '9')
+		while (j < n && (unsigned)(unsigned char)p[j] - '0' <= 9)
 			j++;
 		if (j > i + 1 && j == n)
 			i = n;
 	}
 	if (i > 0 && i == n) {
-		*secs = whole / unit;
+		*secs = unit == 1 ? whole : whole / unit;
 		return *secs <= EPOCH_MAX ? 0 : -1;
 	}
 	if (n == 0 || n >= sizeof(tmp))
@@ -758,26 +781,20 @@ epoch_number(const char *p, size_t n, int64_t unit, int64_t *secs)
 	return 0;
 }
 
-/* What a field tells of the record's shape (for -f auto). */
-static void
-rec_shape(struct rec *r, int mark)
+/* What a field of an envelope path says of a record's shape (for -f auto). */
+static unsigned
+path_shape(int fmt, int tag)
 {
-	int fmt = TAG_FMT(mark);
-
-	switch (TAG(mark)) {
+	switch (tag) {
 	case T_DATA:
-		r->shape |= fmt == FMT_LAMBDA ? SHAPE_LAMBDA : fmt == FMT_GET_RECORDS ?
+		return fmt == FMT_LAMBDA ? SHAPE_LAMBDA : fmt == FMT_GET_RECORDS ?
 		    SHAPE_GR_DATA : SHAPE_FH_DATA;
-		break;
 	case T_SEQ:
-		if (fmt == FMT_GET_RECORDS)
-			r->shape |= SHAPE_GR_SEQ;
-		break;
+		return fmt == FMT_GET_RECORDS ? SHAPE_GR_SEQ : 0;
 	case T_RECID:
-		r->shape |= SHAPE_FH_ID;
-		break;
+		return SHAPE_FH_ID;
 	default:
-		break;
+		return 0;
 	}
 }
 
@@ -788,7 +805,7 @@ env_value(struct decoder *d, int mark, int type, const char *p, size_t n)
 	struct buf *dst = NULL;
 	int tag = TAG(mark);
 
-	rec_shape(r, mark);
+	r->shape |= TAG_SHAPE(mark);
 	if (tag == T_DOC_MARK) {
 		d->env_mark = 1;
 		return;
@@ -806,7 +823,7 @@ env_value(struct decoder *d, int mark, int type, const char *p, size_t n)
 		if (r->data != DATA_OK) {
 			r->rawdata.len = 0;
 			if (n <= d->o.max_record * 2 && buf_add(&r->rawdata, p, n) == -1)
-				d->oom = 1;
+				nomem(d);
 		}
 		return;
 	case T_ARRIVAL:
@@ -833,7 +850,7 @@ env_value(struct decoder *d, int mark, int type, const char *p, size_t n)
 		return;
 	dst->len = 0;
 	if (buf_add(dst, p, n) == -1)
-		d->oom = 1;
+		nomem(d);
 }
 
 /* The trie nodes and role of the value that is starting. */
@@ -985,7 +1002,7 @@ on_scalar(struct jp *jp, int type, const char *p, size_t n)
 		return 0;
 	if (env != NULL && env->tag != T_NONE)
 		env_value(d, env->tag, type, p, n);
-	return !d->stop && !d->oom;
+	return !d->stop;
 }
 
 static int
@@ -1087,7 +1104,7 @@ on_open(struct jp *jp, int array)
 			}
 		} else if (tag == T_DATA) {
 			d->rec.data = DATA_TYPE;
-			rec_shape(&d->rec, env->tag);
+			d->rec.shape |= TAG_SHAPE(env->tag);
 		}
 	}
 	return !d->stop;
@@ -1260,7 +1277,7 @@ jp_parse(struct jp *jp, const unsigned char *p, size_t n)
 
 	if (setjmp(env) != 0) {
 		jp->oom_jmp = NULL;
-		jp->d->oom = 1;
+		nomem(jp->d);
 		return yajl_status_error;
 	}
 	jp->oom_jmp = &env;
@@ -1373,7 +1390,8 @@ envelope_matcher(enum kc_format fmt, unsigned meta)
 			match_free(m);
 			return NULL;
 		}
-		n->tag = envpaths[i].tag | envpaths[i].fmt << 8;
+		n->tag = envpaths[i].tag | envpaths[i].fmt << 8 |
+		    (int)path_shape(envpaths[i].fmt, envpaths[i].tag) << 16;
 	}
 	return m;
 }
@@ -1472,7 +1490,7 @@ decode_begin(struct decoder *d, const char *name)
 	doc_state_clear(d);
 	/* An input that ended in an error may have left a document or a token half read. */
 	if (jp_reset(d->top) == -1)
-		d->oom = 1;
+		nomem(d);
 }
 
 void
@@ -1664,7 +1682,7 @@ doc_broken(struct decoder *d, enum kc_reason why, const char *msg, size_t len)
 		d->broken_msg.len = 0;
 	jp->too_deep = 0;
 	if (jp_reset(jp) == -1)
-		d->oom = 1;
+		nomem(d);
 	doc_state_clear(d);
 	while (f < d->in.len && is_blank(d->in.p[f]))
 		f++;
@@ -1732,7 +1750,7 @@ feed_json(struct decoder *d)
 			/* The document is an envelope after all: read it again as one. */
 			d->restart = 0;
 			if (jp_reset(jp) == -1) {
-				d->oom = 1;
+				nomem(d);
 				return;
 			}
 			d->pos = d->doc_start;
@@ -1750,7 +1768,7 @@ feed_json(struct decoder *d)
 			doc_broken(d, R_TOO_LARGE, jp->doc_env ? "document too large" :
 			    "record too large", jp->doc_env ? 18 : 16);
 		else if (pin_slots(d) == -1)
-			d->oom = 1;
+			nomem(d);
 		return;
 	}
 }
@@ -1842,6 +1860,6 @@ decode_end(struct decoder *d)
 		feed_json(d);
 	}
 	if (jp_reset(jp) == -1)
-		d->oom = 1;
+		nomem(d);
 	return d->oom ? -1 : 0;
 }

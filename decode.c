@@ -68,6 +68,8 @@ enum role {
 struct level {
 	const struct mnode	*env, *pay;	/* this container's trie nodes, or NULL */
 	const struct mnode	*kenv, *kpay;	/* nodes for the value after the last name */
+	uint64_t		 env_names;	/* mnode_names() of env and pay, or 0 */
+	uint64_t		 pay_names;
 	long			 idx;		/* next element index */
 	size_t			 start;		/* offset of the opening bracket */
 	unsigned char		 array;
@@ -880,7 +882,7 @@ value_ctx(struct jp *jp, const struct mnode **env, const struct mnode **pay, int
 		*env = l->kenv;
 		*pay = l->kpay;
 	}
-	if (*env != NULL && TAG((*env)->tag) == T_RECORD)
+	if (*env != NULL && TAG(mnode_tag(*env)) == T_RECORD)
 		*role = ROLE_RECORD;
 }
 
@@ -902,8 +904,8 @@ env_decided(struct jp *jp)
 	jp->doc_env = 1;
 	jp->d->env_undecided = 0;
 	jp->lv[1].role = ROLE_NONE;
-	jp->lv[1].pay = NULL;
-	jp->lv[2].pay = NULL;
+	jp->lv[1].pay = jp->lv[2].pay = NULL;
+	jp->lv[1].pay_names = jp->lv[2].pay_names = 0;
 }
 
 /* A document of the input stream has ended. */
@@ -963,7 +965,7 @@ on_scalar(struct jp *jp, int type, const char *p, size_t n)
 {
 	struct decoder *d = jp->d;
 	const struct mnode *env, *pay;
-	int role;
+	int role, slot, mark;
 
 	/* Most values are members no path asks for: nothing to do. */
 	if (jp->depth > 0 && !jp->lv[jp->depth].array && jp->lv[jp->depth].kenv == NULL &&
@@ -998,10 +1000,10 @@ on_scalar(struct jp *jp, int type, const char *p, size_t n)
 	default:
 		break;
 	}
-	if (pay != NULL && pay->slot >= 0 && capture(jp, pay->slot, type, p, n) == -1)
+	if (pay != NULL && (slot = mnode_slot(pay)) >= 0 && capture(jp, slot, type, p, n) == -1)
 		return 0;
-	if (env != NULL && env->tag != T_NONE)
-		env_value(d, env->tag, type, p, n);
+	if (env != NULL && (mark = mnode_tag(env)) != T_NONE)
+		env_value(d, mark, type, p, n);
 	return !d->stop;
 }
 
@@ -1035,7 +1037,7 @@ on_open(struct jp *jp, int array)
 	struct decoder *d = jp->d;
 	const struct mnode *env, *pay;
 	struct level *l;
-	int role;
+	int role, slot, mark;
 
 	value_ctx(jp, &env, &pay, &role);
 	if (jp->depth == MAX_DEPTH) {
@@ -1045,6 +1047,8 @@ on_open(struct jp *jp, int array)
 	l = &jp->lv[++jp->depth];
 	l->env = env;
 	l->pay = pay;
+	l->env_names = env ? mnode_names(env) : 0;
+	l->pay_names = pay ? mnode_names(pay) : 0;
 	l->kenv = l->kpay = NULL;
 	l->idx = 0;
 	l->array = (unsigned char)array;
@@ -1086,11 +1090,11 @@ on_open(struct jp *jp, int array)
 	}
 	if (l->role != ROLE_NONE)
 		l->start = jp_off(jp) - 1;
-	if (pay != NULL && pay->slot >= 0 &&
-	    capture(jp, pay->slot, array ? SLOT_ARRAY : SLOT_OBJECT, "", 0) == -1)
+	if (pay != NULL && (slot = mnode_slot(pay)) >= 0 &&
+	    capture(jp, slot, array ? SLOT_ARRAY : SLOT_OBJECT, "", 0) == -1)
 		return 0;
-	if (env != NULL && env->tag != T_NONE) {
-		int tag = TAG(env->tag);
+	if (env != NULL && (mark = mnode_tag(env)) != T_NONE) {
+		int tag = TAG(mark);
 		if (tag == T_ARRAY_RECORDS || tag == T_ARRAY_FIREHOSE) {
 			/* With -f auto, a records array makes an envelope only when its
 			 * elements have a record's shape (on_close decides). */
@@ -1104,7 +1108,7 @@ on_open(struct jp *jp, int array)
 			}
 		} else if (tag == T_DATA) {
 			d->rec.data = DATA_TYPE;
-			d->rec.shape |= TAG_SHAPE(env->tag);
+			d->rec.shape |= TAG_SHAPE(mark);
 		}
 	}
 	return !d->stop;
@@ -1128,11 +1132,15 @@ cb_map_key(void *ctx, const unsigned char *k, size_t n)
 	struct jp *jp = ctx;
 	struct level *l = &jp->lv[jp->depth];
 
-	l->kenv = l->env ? mnode_key(l->env, (const char *)k, n) : NULL;
+	uint64_t bit = mnode_name_bit((const char *)k, n);
+
+	l->kenv = l->env_names & bit ? mnode_key(l->env, (const char *)k, n) : NULL;
 	l->kpay = NULL;
-	if (l->pay != NULL && (l->kpay = mnode_key(l->pay, (const char *)k, n)) != NULL) {
+	if ((l->pay_names & bit) && (l->kpay = mnode_key(l->pay, (const char *)k, n)) != NULL) {
 		/* A repeated member replaces what an earlier one captured (as in jq). */
-		for (int i = l->kpay->lo; i < l->kpay->hi; i++)
+		int lo, hi;
+		mnode_slots(l->kpay, &lo, &hi);
+		for (int i = lo; i < hi; i++)
 			jp->d->vals[i].type = SLOT_MISSING;
 	}
 	return 1;
@@ -1390,8 +1398,8 @@ envelope_matcher(enum kc_format fmt, unsigned meta)
 			match_free(m);
 			return NULL;
 		}
-		n->tag = envpaths[i].tag | envpaths[i].fmt << 8 |
-		    (int)path_shape(envpaths[i].fmt, envpaths[i].tag) << 16;
+		mnode_set_tag(n, envpaths[i].tag | envpaths[i].fmt << 8 |
+		    (int)path_shape(envpaths[i].fmt, envpaths[i].tag) << 16);
 	}
 	return m;
 }

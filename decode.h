@@ -66,7 +66,6 @@ struct decode_cb {
 #define META_REGION	0x08
 #define META_SUBSEQ	0x10
 #define META_RECID	0x20
-#define META_ALL	0xff
 
 struct decode_opts {
 	enum kc_format	 format;

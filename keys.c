@@ -423,13 +423,13 @@ static void
 resolve(struct tmpl_set *s)
 {
 	if (s->time_node != NULL)
-		s->time_slot = s->time_node->slot;
+		s->time_slot = mnode_slot(s->time_node);
 	for (size_t i = 0; i < s->nt; i++)
 		for (size_t j = 0; j < s->t[i].nparts; j++)
 			if (s->t[i].parts[j].kind == P_SLOT)
-				s->t[i].parts[j].slot = s->t[i].parts[j].node->slot;
+				s->t[i].parts[j].slot = mnode_slot(s->t[i].parts[j].node);
 	for (size_t i = 0; i < s->nc; i++)
-		s->c[i].slot = s->c[i].node->slot;
+		s->c[i].slot = mnode_slot(s->c[i].node);
 }
 
 int

@@ -7,10 +7,105 @@
 
 #include "match.h"
 
+struct mnode {
+	char		*name;		/* member name, owned; NULL for an index step */
+	size_t		 nlen;
+	long		 index;		/* element index; MNODE_ANY for [*] */
+	struct mnode	*child;		/* first child */
+	struct mnode	*next;		/* next sibling */
+	int		 slot;		/* value slot of a registered path, or -1 */
+	int		 lo, hi;	/* slots of this subtree: [lo, hi) */
+	int		 tag;		/* caller's mark (envelope field), 0 when none */
+	uint64_t	 names;		/* one bit per child name, from its length and first
+					 * byte: most members match no path, and this says so
+					 * without looking at the children */
+};
+
 struct matcher {
 	struct mnode	 root;
 	int		 nslots;
 };
+
+/* Names are short: eight bytes at a time beats a call to memcmp. */
+static inline int
+name_eq(const char *a, const char *b, size_t n)
+{
+	uint64_t x, y;
+
+	for (; n >= 8; a += 8, b += 8, n -= 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return 0;
+	}
+	if (n >= 4) {
+		uint32_t u, v, w, z;
+		memcpy(&u, a, 4);
+		memcpy(&v, b, 4);
+		memcpy(&w, a + n - 4, 4);
+		memcpy(&z, b + n - 4, 4);
+		return u == v && w == z;
+	}
+	while (n-- > 0)
+		if (*a++ != *b++)
+			return 0;
+	return 1;
+}
+
+const struct mnode *
+mnode_key(const struct mnode *n, const char *k, size_t len)
+{
+	const struct mnode *c;
+
+	if ((n->names & mnode_name_bit(k, len)) == 0)
+		return NULL;
+	for (c = n->child; c != NULL; c = c->next)
+		if (c->name != NULL && c->nlen == len && name_eq(c->name, k, len))
+			return c;
+	return NULL;
+}
+
+const struct mnode *
+mnode_index(const struct mnode *n, long i)
+{
+	const struct mnode *c;
+
+	for (c = n->child; c != NULL; c = c->next)
+		if (c->name == NULL && (c->index == i || c->index == MNODE_ANY))
+			return c;
+	return NULL;
+}
+
+int
+mnode_slot(const struct mnode *n)
+{
+	return n->slot;
+}
+
+void
+mnode_slots(const struct mnode *n, int *lo, int *hi)
+{
+	*lo = n->lo;
+	*hi = n->hi;
+}
+
+uint64_t
+mnode_names(const struct mnode *n)
+{
+	return n->names;
+}
+
+int
+mnode_tag(const struct mnode *n)
+{
+	return n->tag;
+}
+
+void
+mnode_set_tag(struct mnode *n, int tag)
+{
+	n->tag = tag;
+}
 
 struct matcher *
 match_new(void)

@@ -12,26 +12,8 @@
 
 struct matcher;
 
-/* A trie node.  Read it only through the mnode_* functions below. */
-struct mnode {
-	char		*name;		/* member name, owned; NULL for an index step */
-	size_t		 nlen;
-	long		 index;		/* element index; MNODE_ANY for [*] */
-	struct mnode	*child;		/* first child */
-	struct mnode	*next;		/* next sibling */
-	int		 slot;		/* value slot of a registered path, or -1 */
-	int		 lo, hi;	/* slots of this subtree: [lo, hi) */
-	int		 tag;		/* caller's mark (envelope field), 0 when none */
-	uint64_t	 names;		/* one bit per child name, from its length and first
-					 * byte: most members match no path, and this says so
-					 * without looking at the children */
-};
-
-static inline uint64_t
-mnode_name_bit(const char *k, size_t len)
-{
-	return (uint64_t)1 << (((len ? (unsigned char)k[0] : 0) * 7u + len) & 63);
-}
+/* A trie node: opaque, read through the mnode_* functions below. */
+struct mnode;
 
 #define MNODE_ANY	(-1L)
 
@@ -55,55 +37,26 @@ void		 match_finish(struct matcher *);
 int		 match_nslots(const struct matcher *);
 const struct mnode *match_root(const struct matcher *);
 
-/* Names are short: eight bytes at a time beats a call to memcmp. */
-static inline int
-mnode_name_eq(const char *a, const char *b, size_t n)
-{
-	uint64_t x, y;
-
-	for (; n >= 8; a += 8, b += 8, n -= 8) {
-		__builtin_memcpy(&x, a, 8);
-		__builtin_memcpy(&y, b, 8);
-		if (x != y)
-			return 0;
-	}
-	if (n >= 4) {
-		uint32_t u, v, w, z;
-		__builtin_memcpy(&u, a, 4);
-		__builtin_memcpy(&v, b, 4);
-		__builtin_memcpy(&w, a + n - 4, 4);
-		__builtin_memcpy(&z, b + n - 4, 4);
-		return u == v && w == z;
-	}
-	while (n-- > 0)
-		if (*a++ != *b++)
-			return 0;
-	return 1;
-}
-
 /* The child for member name k, or for element i; NULL when no registered path goes there. */
-static inline const struct mnode *
-mnode_key(const struct mnode *n, const char *k, size_t len)
-{
-	const struct mnode *c;
+const struct mnode *mnode_key(const struct mnode *, const char *k, size_t len);
+const struct mnode *mnode_index(const struct mnode *, long i);
 
-	if ((n->names & mnode_name_bit(k, len)) == 0)
-		return NULL;
-	for (c = n->child; c != NULL; c = c->next)
-		if (c->name != NULL && c->nlen == len && mnode_name_eq(c->name, k, len))
-			return c;
-	return NULL;
+/* The value slot of a registered path, or -1; the slots of the node's subtree, [lo, hi). */
+int		 mnode_slot(const struct mnode *);
+void		 mnode_slots(const struct mnode *, int *lo, int *hi);
+/* Most members of a document match no path, and a walker can tell so without a call: a
+ * node's mnode_names() has the bit mnode_name_bit() of each of its children's names (from
+ * the name's length and first byte), so a name whose bit is not in it has no child. */
+uint64_t	 mnode_names(const struct mnode *);
+
+static inline uint64_t
+mnode_name_bit(const char *k, size_t len)
+{
+	return (uint64_t)1 << (((len ? (unsigned char)k[0] : 0) * 7u + len) & 63);
 }
 
-static inline const struct mnode *
-mnode_index(const struct mnode *n, long i)
-{
-	const struct mnode *c;
-
-	for (c = n->child; c != NULL; c = c->next)
-		if (c->name == NULL && (c->index == i || c->index == MNODE_ANY))
-			return c;
-	return NULL;
-}
+/* The caller's mark on a node (0 when none). */
+int		 mnode_tag(const struct mnode *);
+void		 mnode_set_tag(struct mnode *, int);
 
 #endif

@@ -14,7 +14,8 @@
 enum kc_format { FMT_AUTO, FMT_LAMBDA, FMT_GET_RECORDS, FMT_FIREHOSE, FMT_JSON, FMT_BASE64 };
 
 enum slot_type {
-	SLOT_MISSING = 0, SLOT_NULL, SLOT_STRING, SLOT_NUMBER, SLOT_BOOL, SLOT_OBJECT, SLOT_ARRAY
+	/* SLOT_BADUTF8: a string whose escapes are not valid UTF-8 (a lone surrogate) */
+	SLOT_MISSING = 0, SLOT_NULL, SLOT_STRING, SLOT_NUMBER, SLOT_BOOL, SLOT_OBJECT, SLOT_ARRAY, SLOT_BADUTF8
 };
 
 /* A value picked out of an event: text as it should be inserted (strings unescaped, numbers

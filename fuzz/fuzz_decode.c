@@ -28,7 +28,7 @@ on_event(void *arg, const struct event *ev)
 	const char *msg;
 	size_t len;
 
-	if (!tmpl_match(f->t, ev) || tmpl_expand(f->t, ev, &why, &msg) == -1)
+	if (tmpl_match(f->t, ev, &why, &msg) != 1 || tmpl_expand(f->t, ev, &why, &msg) == -1)
 		return;
 	for (size_t i = 0; i < tmpl_nkeys(f->t); i++) {
 		const char *k = tmpl_key(f->t, i, &len);

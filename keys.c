@@ -186,8 +186,10 @@ time_format(const char *f, size_t n, size_t max_key, struct part *p, size_t *bad
 			return -1;
 		}
 		c = f[i];
-		if (strchr(conv, c) == NULL || (mod == 'E' && strchr("cCxXyY", c) == NULL) ||
-		    (mod == 'O' && strchr("deHImMSuUVwWy", c) == NULL)) {
+		/* The conversions glibc takes E and O on (it copies the others as written). */
+		if (strchr(conv, c) == NULL ||
+		    (mod == 'E' && strchr("cCnpPrRstTuxXyYzZ%", c) == NULL) ||
+		    (mod == 'O' && strchr("bBCdegGhHIjklmMnpPrRsStTuUVwWyzZ%", c) == NULL)) {
 			if (c > 0x20 && c < 0x7f)
 				kc_errf(err, "unknown conversion '%.*s' in a time format",
 				    (int)(i - start + 1), f + start);

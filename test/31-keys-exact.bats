@@ -415,7 +415,7 @@ print(int(datetime(2016, 11, 6, 1, 30, tzinfo=ZoneInfo("America/New_York")).time
 	done
 }
 
-@test "item 10: a key that is not valid UTF-8 rejects the event: overlongs, surrogates raw or escaped, above U+10FFFF" {
+@test "item 10: a key that is not valid UTF-8 rejects the event: overlongs, encoded surrogates, above U+10FFFF" {
 	{
 		printf '{"a":"ok-\xc3\xa9"}\n'		# 1: é, valid
 		printf '{"a":"\xc0\xaf"}\n'		# 2: overlong '/'
@@ -423,18 +423,18 @@ print(int(datetime(2016, 11, 6, 1, 30, tzinfo=ZoneInfo("America/New_York")).time
 		printf '{"a":"\xf0\x80\x80\xaf"}\n'	# 4: overlong, four bytes
 		printf '{"a":"\xed\xa0\x80"}\n'		# 5: U+D800 encoded
 		printf '{"a":"\xed\xb0\x80"}\n'		# 6: U+DC00 encoded
-		printf '{"a":"\\udc00"}\n'		# 7: a lone low surrogate escape
-		printf '{"a":"\xf4\x90\x80\x80"}\n'	# 8: U+110000
-		printf '{"a":"x\xf5\x80\x80\x80"}\n'	# 9: F5 starts nothing
-		printf '{"a":"\\ud83d\\ude00"}\n'	# 10: a pair: U+1F600, valid
+		printf '{"a":"\xf4\x90\x80\x80"}\n'	# 7: U+110000
+		printf '{"a":"x\xf5\x80\x80\x80"}\n'	# 8: F5 starts nothing
+		printf '{"a":"\\ud83d\\ude00"}\n'	# 9: a pair: U+1F600, valid
+		# (A lone "\udc00" escape is the decoder's to mark: see the SLOT_BADUTF8 test.)
 	} >"$BATS_TEST_TMPDIR/in.json"
 	run -1 --separate-stderr "$KINCOUNT" -f json -k 'k:{a}' "$BATS_TEST_TMPDIR/in.json"
 	assert_output "$(printf 'k:ok-\xc3\xa9\nk:\xf0\x9f\x98\x80')"
 	local i want=
-	for i in 2 3 4 5 6 7 8 9; do
+	for i in 2 3 4 5 6 7 8; do
 		want+="kincount: $BATS_TEST_TMPDIR/in.json:$i: record $i: key is not valid UTF-8"$'\n'
 	done
-	assert_equal "$stderr" "${want}kincount: 8 rejected (bad key: 8)"
+	assert_equal "$stderr" "${want}kincount: 7 rejected (bad key: 7)"
 }
 
 @test "item 10: with --escape-values, bytes that are not UTF-8 are percent-encoded, valid UTF-8 kept" {

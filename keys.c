@@ -142,6 +142,18 @@ dup_n(const char *p, size_t n)
 
 static struct part *part_new(struct tmpl *, int);
 
+/* A byte of a template for a message: 'c' when printable ASCII, else its value, so that no
+ * control byte or half of a UTF-8 sequence reaches the terminal. */
+static const char *
+byte_name(char c, char buf[12])
+{
+	if (c >= 0x20 && c < 0x7f)
+		snprintf(buf, 12, "'%c'", c);
+	else
+		snprintf(buf, 12, "byte 0x%02X", (unsigned char)c);
+	return buf;
+}
+
 static int
 is_control(unsigned char c)
 {
@@ -270,6 +282,7 @@ placeholder(struct tmpl_set *s, struct tmpl *t, const char *str, size_t n, size_
 {
 	size_t open = *i, j = *i + 1, used, k;
 	struct part *p;
+	char bn[12];
 
 	if (j < n && str[j] == '@') {
 		size_t name = ++j;
@@ -372,7 +385,7 @@ placeholder(struct tmpl_set *s, struct tmpl *t, const char *str, size_t n, size_
 	}
 	if (str[j] != '}') {
 		*col = j + 1;
-		kc_errf(err, "unexpected '%c' in a field", str[j]);
+		kc_errf(err, "unexpected %s in a field", byte_name(str[j], bn));
 		return -1;
 	}
 	*i = j + 1;
@@ -501,6 +514,7 @@ int
 tmpl_set_time_field(struct tmpl_set *s, const char *str, size_t *col, struct kc_err *err)
 {
 	size_t n = strlen(str), used;
+	char bn[12];
 
 	if ((s->time_node = match_add_path(s->m, str, n, &used, err)) == NULL) {
 		*col = used + 1;
@@ -508,7 +522,7 @@ tmpl_set_time_field(struct tmpl_set *s, const char *str, size_t *col, struct kc_
 	}
 	if (used != n) {
 		*col = used + 1;
-		kc_errf(err, "unexpected '%c' after the path", str[used]);
+		kc_errf(err, "unexpected %s after the path", byte_name(str[used], bn));
 		return -1;
 	}
 	free(s->time_path);
@@ -608,15 +622,17 @@ reject_long(struct tmpl_set *s, enum kc_reason *why, const char **msg)
 int
 tmpl_match(struct tmpl_set *s, const struct event *ev, enum kc_reason *why, const char **msg)
 {
+	/* No answer from text that is not text: the event is rejected, not filtered,
+	 * whichever condition comes first. */
+	for (size_t i = 0; i < s->nc; i++)
+		if (ev->slots[s->c[i].slot].type == SLOT_BADUTF8)
+			return reject(s, R_FIELD, why, msg, "field %s is not valid UTF-8",
+			    s->c[i].path);
 	for (size_t i = 0; i < s->nc; i++) {
 		const struct cond *c = &s->c[i];
 		const struct slot *v = &ev->slots[c->slot];
 		int eq;
 
-		/* No answer from text that is not text: the event is rejected, not filtered. */
-		if (v->type == SLOT_BADUTF8)
-			return reject(s, R_FIELD, why, msg, "field %s is not valid UTF-8",
-			    c->path);
 		switch (c->op) {
 		case C_PRESENT:
 			if (v->type == SLOT_MISSING || v->type == SLOT_NULL ||
@@ -753,12 +769,15 @@ event_time(struct tmpl_set *s, const struct event *ev, int64_t *t)
 }
 
 /* p->fmt with every %s replaced by t in decimal, in s->fmt.  strftime's own %s reads the
- * broken-down time back through mktime(3), that is in local time, whatever gave it. */
+ * broken-down time back through mktime(3), that is in local time, whatever gave it.  The
+ * format was checked by time_format: every '%' starts a whole conversion, and %s has no
+ * flag, width or modifier. */
 static const char *
 epoch_format(struct tmpl_set *s, const char *f, int64_t t)
 {
 	char num[24];
 	int nn = snprintf(num, sizeof(num), "%lld", (long long)t);
+	size_t k;
 
 	s->fmt.len = 0;
 	while (*f != '\0') {
@@ -766,14 +785,17 @@ epoch_format(struct tmpl_set *s, const char *f, int64_t t)
 			if (buf_add(&s->fmt, num, (size_t)nn) == -1)
 				return NULL;
 			f += 2;
-		} else if (f[0] == '%') {
-			/* '%' and what follows it: "%%" is not the start of a "%s". */
-			if (buf_add(&s->fmt, f, 2) == -1)
-				return NULL;
-			f += 2;
-		} else if (buf_addc(&s->fmt, *f++) == -1) {
-			return NULL;
+			continue;
 		}
+		/* Any other conversion is copied whole ("%_%s" is a '%' and an 's'). */
+		k = 1;
+		if (f[0] == '%') {
+			k += strspn(f + 1, "_-0^#0123456789EO");
+			k++;
+		}
+		if (buf_add(&s->fmt, f, k) == -1)
+			return NULL;
+		f += k;
 	}
 	return buf_addc(&s->fmt, '\0') == -1 ? NULL : s->fmt.p;
 }

@@ -167,9 +167,10 @@ $(TZ=$tz date -d 2016-07-01T00:00:00 +%s) 00"
 	# The values date(1) gives, written out once, so the loop above is not circular.
 	assert_equal "$(TZ=Asia/Kolkata date -d 2015-12-17T10:15:00 +%s)" 1450327500
 	assert_equal "$(TZ=America/New_York date -d 2015-12-17T10:15:00 +%s)" 1450365300
-	# '%%s' is a percent sign and an s.
-	run -0 --separate-stderr env TZ=Asia/Kolkata "$KINCOUNT" -t t -k '{@time:%%s=%s}' "$BATS_TEST_TMPDIR/in.json"
-	assert_line -n 0 '%s=1450347300'
+	# '%%s' and '%_%s' are a percent sign and an s (as strftime makes them).
+	assert_equal "$(python3 -c 'import time; print(time.strftime("%%s %_%s", time.gmtime(0)))')" '%s %s'
+	run -0 --separate-stderr env TZ=Asia/Kolkata "$KINCOUNT" -t t -k '{@time:%%s %_%s=%s}' "$BATS_TEST_TMPDIR/in.json"
+	assert_line -n 0 '%s %s=1450347300'
 }
 
 @test "item 8: %s with a flag or a width is a usage error" {
@@ -553,4 +554,12 @@ kincount: 1 rejected (bad key: 1)"
 	run -2 --separate-stderr "$KINCOUNT" -t t --max-key-bytes 100 -k '{@time:%101Y}' "$BATS_TEST_TMPDIR/in.json"
 	assert_output ''
 	assert_equal "$stderr" "kincount: --key '{@time:%101Y}': column 8: a width over --max-key-bytes (100) in a time format"
+}
+
+@test "template messages never hold a raw control byte or half of a UTF-8 sequence" {
+	run -2 --separate-stderr "$KINCOUNT" -f json -t $'a\x01' -k '{@date}' /nonexistent/input
+	assert_output ''
+	assert_equal "$stderr" "kincount: --time-field 'a\\x01': column 2: unexpected byte 0x01 after the path"
+	usage_error $'{"a"\xc3\xa9}' $'kincount: --key \'{"a"\xc3\xa9}\': column 5: unexpected byte 0xC3 in a field'
+	usage_error '{a b}' "kincount: --key '{a b}': column 3: unexpected ' ' in a field"
 }

@@ -1,7 +1,8 @@
 /* Key templates.  A template such as `{@date}:{page}:{section}_{id}` is compiled at start-up
  * into a list of parts; the paths it names are registered in the payload matcher, so the
  * decoder captures exactly those values.  Expanding an event then only copies bytes: values
- * are already text, and formatted times are cached per day (or per second). */
+ * are already text, and formatted times are cached per day (or per second).  Each finished
+ * key is checked once, whatever its parts came from: no control byte, valid UTF-8. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,9 @@ static const char *const meta_names[] = {
 	"shard_id", "stream", "region", "log_group", "log_stream", "log_event_id"
 };
 
+/* The first size of a time part's cache of its formatted time; it grows as needed. */
+#define TIME_CACHE_START	128
+
 struct part {
 	int		 kind;
 	char		*text;		/* literal, or default text; owned */
@@ -31,10 +35,12 @@ struct part {
 	int		 slot;
 	char		*path;		/* P_SLOT: the path as written, for messages */
 	int		 meta;		/* P_META */
-	char		*fmt;		/* P_TIME: strftime format */
+	char		*fmt;		/* P_TIME: strftime format, and one space (see add_time) */
 	int		 per_day;	/* the format only shows the date */
+	int		 epoch;		/* the format has %s, which add_time writes itself */
 	int64_t		 cache_key;	/* P_TIME: day or second formatted in cache */
-	char		 cache[128];
+	char		*cache;		/* owned */
+	size_t		 cache_cap;
 	size_t		 cache_len;
 };
 
@@ -52,6 +58,7 @@ struct cond {
 	int		 op;
 	char		*text;
 	size_t		 len;
+	char		*path;		/* the path as written, for messages */
 };
 
 struct keyref {
@@ -71,10 +78,11 @@ struct tmpl_set {
 	int		 uses_time;
 	size_t		 prefix_len;
 
-	struct buf	 keys;		/* the keys of the last event */
+	struct buf	 keys;		/* the keys of the last event; p is never NULL */
 	struct keyref	*refs;
 	size_t		 nrefs;
 	struct buf	 msg;
+	struct buf	 fmt;		/* a time format with %s written out */
 };
 
 #define DEFAULT_TEMPLATE "{@date}:{page}:{section}:{element}:{action}_{id}"
@@ -102,17 +110,21 @@ tmpl_free(struct tmpl_set *s)
 			free(s->t[i].parts[j].text);
 			free(s->t[i].parts[j].path);
 			free(s->t[i].parts[j].fmt);
+			free(s->t[i].parts[j].cache);
 		}
 		free(s->t[i].parts);
 	}
-	for (size_t i = 0; i < s->nc; i++)
+	for (size_t i = 0; i < s->nc; i++) {
 		free(s->c[i].text);
+		free(s->c[i].path);
+	}
 	free(s->t);
 	free(s->c);
 	free(s->time_path);
 	free(s->refs);
 	buf_free(&s->keys);
 	buf_free(&s->msg);
+	buf_free(&s->fmt);
 	free(s);
 }
 
@@ -128,27 +140,106 @@ dup_n(const char *p, size_t n)
 	return r;
 }
 
+static struct part *part_new(struct tmpl *, int);
+
+/* A byte of a template for a message: 'c' when printable ASCII, else its value, so that no
+ * control byte or half of a UTF-8 sequence reaches the terminal. */
+static const char *
+byte_name(char c, char buf[12])
+{
+	if (c >= 0x20 && c < 0x7f)
+		snprintf(buf, 12, "'%c'", c);
+	else
+		snprintf(buf, 12, "byte 0x%02X", (unsigned char)c);
+	return buf;
+}
+
 static int
 is_control(unsigned char c)
 {
 	return c < 0x20 || c == 0x7f;
 }
 
-/* Does a strftime format show nothing finer than the day? */
+/* Check a strftime format at start-up, so that no event is rejected for it later: every
+ * conversion is one glibc knows (else it would be copied as it is), none makes a control
+ * byte (%n and %t; a control byte written in the format is refused with the template), %s
+ * (written by add_time, from the event time itself) takes no flag or width, and no width is
+ * over the longest key.  Also tells whether the format shows nothing finer than the day, and
+ * whether it has %s.  On a mistake, *bad is the offset of its '%' in f. */
 static int
-date_only(const char *f)
+time_format(const char *f, size_t n, size_t max_key, struct part *p, size_t *bad,
+    struct kc_err *err)
 {
-	for (; *f; f++) {
-		if (*f != '%')
+	static const char conv[] = "aAbBcCdDeFgGhHIjklmMnpPrRsStTuUVwWxXyYzZ%";
+	static const char date[] = "aAbBCdDeFgGhjmuUVwWxyY%";
+	size_t i, start, width;
+	int mod;
+	char c;
+
+	p->per_day = 1;
+	p->epoch = 0;
+	for (i = 0; i < n; i++) {
+		if (f[i] != '%')
 			continue;
-		f++;
-		while (*f == 'E' || *f == 'O' || *f == '-' || *f == '_' || *f == '0' ||
-		    *f == '^' || *f == '#')
-			f++;
-		if (*f == '\0' || strchr("YmdFjaAbBhyCeuwUWVGgDx%nt", *f) == NULL)
-			return 0;
+		*bad = start = i++;
+		while (i < n && (f[i] == '_' || f[i] == '-' || f[i] == '0' || f[i] == '^' ||
+		    f[i] == '#'))
+			i++;
+		for (width = 0; i < n && f[i] >= '0' && f[i] <= '9'; i++)
+			if ((width = width * 10 + (size_t)(f[i] - '0')) > max_key) {
+				kc_errf(err, "a width over --max-key-bytes (%zu) in a time format",
+				    max_key);
+				return -1;
+			}
+		mod = i < n && (f[i] == 'E' || f[i] == 'O') ? f[i++] : 0;
+		if (i >= n) {
+			kc_errf(err, "'%%' at the end of a time format (write '%%%%' for a "
+			    "percent sign)");
+			return -1;
+		}
+		c = f[i];
+		/* The conversions glibc takes E and O on (it copies the others as written). */
+		if (strchr(conv, c) == NULL ||
+		    (mod == 'E' && strchr("cCnpPrRstTuxXyYzZ%", c) == NULL) ||
+		    (mod == 'O' && strchr("bBCdegGhHIjklmMnpPrRsStTuUVwWyzZ%", c) == NULL)) {
+			if (c > 0x20 && c < 0x7f)
+				kc_errf(err, "unknown conversion '%.*s' in a time format",
+				    (int)(i - start + 1), f + start);
+			else
+				kc_errf(err, "unknown conversion in a time format");
+			return -1;
+		}
+		if (c == 'n' || c == 't') {
+			kc_errf(err, "'%%%c' in a time format makes a control byte", c);
+			return -1;
+		}
+		if (c == 's') {
+			if (i != start + 1) {
+				kc_errf(err, "'%%s' takes no flag, width or modifier");
+				return -1;
+			}
+			p->epoch = 1;
+		}
+		if (strchr(date, c) == NULL)
+			p->per_day = 0;
 	}
-	return 1;
+	return 0;
+}
+
+/* A time part for a checked format: the format is kept with one space after it, so that
+ * strftime's result is never empty and 0 can only mean "too small a buffer". */
+static int
+time_part(struct tmpl *t, const char *f, size_t n, struct part **pp)
+{
+	struct part *p;
+
+	if ((p = part_new(t, P_TIME)) == NULL || (p->fmt = malloc(n + 2)) == NULL)
+		return -1;
+	memcpy(p->fmt, f, n);
+	p->fmt[n] = ' ';
+	p->fmt[n + 1] = '\0';
+	*pp = p;
+	return 0;
 }
 
 static struct part *
@@ -191,15 +282,22 @@ placeholder(struct tmpl_set *s, struct tmpl *t, const char *str, size_t n, size_
 {
 	size_t open = *i, j = *i + 1, used, k;
 	struct part *p;
+	char bn[12];
 
 	if (j < n && str[j] == '@') {
 		size_t name = ++j;
-		while (j < n && ((str[j] >= 'a' && str[j] <= 'z') || str[j] == '_'))
+		/* The whole name, up to what may follow it, so a message shows all of it. */
+		while (j < n && str[j] != '}' && str[j] != ':' && str[j] != '{')
 			j++;
-		if (j - name == 4 && memcmp(str + name, "time", 4) == 0 && j < n &&
-		    str[j] == ':') {
-			const char *close = memchr(str + j, '}', n - j);
-			if (close == NULL) {
+		if (j - name == 4 && memcmp(str + name, "time", 4) == 0) {
+			const char *close;
+			size_t bad;
+			if (j >= n || str[j] != ':') {
+				*col = name;
+				kc_errf(err, "'@time' needs a format, as in '{@time:%%Y-%%m-%%d}'");
+				return -1;
+			}
+			if ((close = memchr(str + j, '}', n - j)) == NULL) {
 				*col = open + 1;
 				kc_errf(err, "unclosed '{'");
 				return -1;
@@ -209,10 +307,13 @@ placeholder(struct tmpl_set *s, struct tmpl *t, const char *str, size_t n, size_
 				kc_errf(err, "empty time format");
 				return -1;
 			}
-			if ((p = part_new(t, P_TIME)) == NULL ||
-			    (p->fmt = dup_n(str + j + 1, (size_t)(close - str) - j - 1)) == NULL)
+			if (time_part(t, str + j + 1, (size_t)(close - str) - j - 1, &p) == -1)
 				goto oom;
-			p->per_day = date_only(p->fmt);
+			if (time_format(str + j + 1, (size_t)(close - str) - j - 1, s->o.max_key,
+			    p, &bad, err) == -1) {
+				*col = j + 2 + bad;
+				return -1;
+			}
 			s->uses_time = 1;
 			*i = (size_t)(close - str) + 1;
 			return 0;
@@ -220,8 +321,8 @@ placeholder(struct tmpl_set *s, struct tmpl *t, const char *str, size_t n, size_
 		if ((j - name == 4 && memcmp(str + name, "date", 4) == 0) ||
 		    (j - name == 4 && memcmp(str + name, "hour", 4) == 0)) {
 			int day = str[name] == 'd';
-			if ((p = part_new(t, P_TIME)) == NULL ||
-			    (p->fmt = dup_n(day ? "%Y-%m-%d" : "%Y-%m-%dT%H", day ? 8 : 11)) == NULL)
+			if (time_part(t, day ? "%Y-%m-%d" : "%Y-%m-%dT%H", day ? 8 : 11,
+			    &p) == -1)
 				goto oom;
 			p->per_day = day;
 			s->uses_time = 1;
@@ -231,6 +332,7 @@ placeholder(struct tmpl_set *s, struct tmpl *t, const char *str, size_t n, size_
 				    memcmp(meta_names[k], str + name, j - name) == 0)
 					break;
 			if (k == sizeof(meta_names) / sizeof(meta_names[0])) {
+				/* name - 1 is the '@', as a 1-based column: name. */
 				*col = name;
 				kc_errf(err, "unknown name '@%.*s'", (int)(j - name), str + name);
 				return -1;
@@ -283,7 +385,7 @@ placeholder(struct tmpl_set *s, struct tmpl *t, const char *str, size_t n, size_
 	}
 	if (str[j] != '}') {
 		*col = j + 1;
-		kc_errf(err, "unexpected '%c' in a field", str[j]);
+		kc_errf(err, "unexpected %s in a field", byte_name(str[j], bn));
 		return -1;
 	}
 	*i = j + 1;
@@ -301,6 +403,19 @@ tmpl_add_key(struct tmpl_set *s, const char *str, size_t *col, struct kc_err *er
 	struct buf lit = { 0 };
 	size_t n = strlen(str), i = 0;
 
+	/* Control bytes and bytes that are not UTF-8 are refused anywhere in a template (literal
+	 * text, a default, a time format): a key holding them would be rejected anyway. */
+	while (i < n) {
+		size_t k = utf8_seq((const unsigned char *)str + i, n - i);
+		if (is_control((unsigned char)str[i]) || k == 0) {
+			*col = i + 1;
+			kc_errf(err, k == 0 ? "template is not valid UTF-8" :
+			    "control byte in template");
+			return -1;
+		}
+		i += k;
+	}
+	i = 0;
 	if ((nt = realloc(s->t, (s->nt + 1) * sizeof(*nt))) == NULL) {
 		kc_errf(err, "out of memory");
 		*col = 1;
@@ -329,10 +444,6 @@ tmpl_add_key(struct tmpl_set *s, const char *str, size_t *col, struct kc_err *er
 			if (flush_literal(t, &lit) == -1 ||
 			    placeholder(s, t, str, n, &i, err, col) == -1)
 				goto fail;
-		} else if (is_control((unsigned char)c)) {
-			*col = i + 1;
-			kc_errf(err, "control byte in template");
-			goto fail;
 		} else {
 			buf_addc(&lit, c);
 			i++;
@@ -367,9 +478,14 @@ tmpl_add_where(struct tmpl_set *s, const char *str, size_t *col, struct kc_err *
 		return -1;
 	}
 	s->c = nc;
-	c = &s->c[s->nc];
+	c = &s->c[s->nc++];
 	memset(c, 0, sizeof(*c));
 	c->node = node;
+	if ((c->path = dup_n(str, used)) == NULL) {
+		*col = 1;
+		kc_errf(err, "out of memory");
+		return -1;
+	}
 	if (used == n) {
 		c->op = C_PRESENT;
 	} else if (str[used] == '=') {
@@ -391,7 +507,6 @@ tmpl_add_where(struct tmpl_set *s, const char *str, size_t *col, struct kc_err *
 			return -1;
 		}
 	}
-	s->nc++;
 	return 0;
 }
 
@@ -399,6 +514,7 @@ int
 tmpl_set_time_field(struct tmpl_set *s, const char *str, size_t *col, struct kc_err *err)
 {
 	size_t n = strlen(str), used;
+	char bn[12];
 
 	if ((s->time_node = match_add_path(s->m, str, n, &used, err)) == NULL) {
 		*col = used + 1;
@@ -406,7 +522,7 @@ tmpl_set_time_field(struct tmpl_set *s, const char *str, size_t *col, struct kc_
 	}
 	if (used != n) {
 		*col = used + 1;
-		kc_errf(err, "unexpected '%c' after the path", str[used]);
+		kc_errf(err, "unexpected %s after the path", byte_name(str[used], bn));
 		return -1;
 	}
 	free(s->time_path);
@@ -440,14 +556,21 @@ tmpl_finish(struct tmpl_set *s, struct kc_err *err)
 	if (s->nt == 0 && tmpl_add_key(s, DEFAULT_TEMPLATE, &col, err) == -1)
 		return -1;
 	if (s->o.prefix != NULL) {
+		const unsigned char *p = (const unsigned char *)s->o.prefix;
+		size_t k;
 		s->prefix_len = strlen(s->o.prefix);
-		for (size_t i = 0; i < s->prefix_len; i++)
-			if (is_control((unsigned char)s->o.prefix[i])) {
-				kc_errf(err, "--prefix: control byte at column %zu", i + 1);
+		for (size_t i = 0; i < s->prefix_len; i += k) {
+			k = utf8_seq(p + i, s->prefix_len - i);
+			if (is_control(p[i]) || k == 0) {
+				kc_errf(err, "--prefix: %s at column %zu", k == 0 ?
+				    "not valid UTF-8" : "control byte", i + 1);
 				return -1;
 			}
+		}
 	}
-	if ((s->refs = calloc(s->nt, sizeof(*s->refs))) == NULL) {
+	/* Room for the keys from the start: a key that is empty is then never a null pointer. */
+	if ((s->refs = calloc(s->nt, sizeof(*s->refs))) == NULL ||
+	    buf_reserve(&s->keys, 256) == -1) {
 		kc_errf(err, "out of memory");
 		return -1;
 	}
@@ -473,9 +596,38 @@ tmpl_meta(const struct tmpl_set *s)
 	return m;
 }
 
-int
-tmpl_match(const struct tmpl_set *s, const struct event *ev)
+static int
+reject(struct tmpl_set *s, enum kc_reason r, enum kc_reason *why, const char **msg,
+    const char *fmt, const char *arg)
 {
+	s->msg.len = 0;
+	if (buf_reserve(&s->msg, strlen(fmt) + strlen(arg) + 32) == 0) {
+		int n = snprintf(s->msg.p, s->msg.cap, fmt, arg);
+		s->msg.len = n > 0 ? (size_t)n : 0;
+	}
+	*why = r;
+	*msg = s->msg.p ? s->msg.p : "out of memory";
+	return -1;
+}
+
+static int
+reject_long(struct tmpl_set *s, enum kc_reason *why, const char **msg)
+{
+	char n[32];
+
+	snprintf(n, sizeof(n), "%zu", s->o.max_key);
+	return reject(s, R_KEY, why, msg, "key is longer than %s bytes", n);
+}
+
+int
+tmpl_match(struct tmpl_set *s, const struct event *ev, enum kc_reason *why, const char **msg)
+{
+	/* No answer from text that is not text: the event is rejected, not filtered,
+	 * whichever condition comes first. */
+	for (size_t i = 0; i < s->nc; i++)
+		if (ev->slots[s->c[i].slot].type == SLOT_BADUTF8)
+			return reject(s, R_FIELD, why, msg, "field %s is not valid UTF-8",
+			    s->c[i].path);
 	for (size_t i = 0; i < s->nc; i++) {
 		const struct cond *c = &s->c[i];
 		const struct slot *v = &ev->slots[c->slot];
@@ -497,20 +649,6 @@ tmpl_match(const struct tmpl_set *s, const struct event *ev)
 		}
 	}
 	return 1;
-}
-
-static int
-reject(struct tmpl_set *s, enum kc_reason r, enum kc_reason *why, const char **msg,
-    const char *fmt, const char *arg)
-{
-	s->msg.len = 0;
-	if (buf_reserve(&s->msg, strlen(fmt) + strlen(arg) + 32) == 0) {
-		int n = snprintf(s->msg.p, s->msg.cap, fmt, arg);
-		s->msg.len = n > 0 ? (size_t)n : 0;
-	}
-	*why = r;
-	*msg = s->msg.p ? s->msg.p : "out of memory";
-	return -1;
 }
 
 /* Copy a short run of bytes without a call: keys are made of many small pieces. */
@@ -540,6 +678,8 @@ copy_small(char *d, const char *p, size_t n)
 static inline int
 put(struct buf *b, const char *p, size_t n)
 {
+	if (n == 0)
+		return 0;	/* p may be NULL then */
 	if (b->cap - b->len < n && buf_reserve(b, n) == -1)
 		return -1;
 	copy_small(b->p + b->len, p, n);
@@ -547,66 +687,41 @@ put(struct buf *b, const char *p, size_t n)
 	return 0;
 }
 
-/* Does a value hold a byte below 0x20 or 0x7f?  Eight bytes at a time: the usual
- * "has a byte less than" and "has a zero byte" word tricks, exact about whether one is
- * there. */
-static inline int
-has_control(const char *p, size_t n)
-{
-	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		uint64_t x, y;
-		memcpy(&x, p + i, 8);
-		y = x ^ (ones * 0x7f);
-		if ((((x - ones * 0x20) & ~x) | ((y - ones) & ~y)) & highs)
-			return 1;
-	}
-	if (n - i >= 4) {
-		/* The last four to seven bytes as two words that may overlap. */
-		uint32_t w[2], o1 = 0x01010101u, h1 = 0x80808080u;
-		memcpy(&w[0], p + i, 4);
-		memcpy(&w[1], p + n - 4, 4);
-		for (int j = 0; j < 2; j++) {
-			uint32_t x = w[j], y = x ^ (o1 * 0x7f);
-			if ((((x - o1 * 0x20) & ~x) | ((y - o1) & ~y)) & h1)
-				return 1;
-		}
-		return 0;
-	}
-	for (; i < n; i++)
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-			return 1;
-	return 0;
-}
-
-/* Append a value: escaped with --escape-values, else refused (1) when it holds a control
- * byte. */
+/* Append a value: as it is, or with --escape-values percent-encoded: '%', control bytes,
+ * the bytes of the template's literal text, and every byte that is not part of a valid UTF-8
+ * sequence.  Distinct values then still give distinct keys, and the key is valid UTF-8.
+ * Without the option, the finished key is checked (tmpl_expand). */
 static inline int
 add_value(struct tmpl_set *s, const struct tmpl *t, const char *p, size_t n)
 {
 	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *u = (const unsigned char *)p;
+	size_t i, k;
 
-	if (!s->o.escape) {
-		if (has_control(p, n))
-			return 1;
+	if (!s->o.escape)
 		return put(&s->keys, p, n);
-	}
+	if (n == 0)
+		return 0;
 	if (buf_reserve(&s->keys, 3 * n) == -1)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		char *o = s->keys.p + s->keys.len;
-		if (t->esc[c]) {
-			o[0] = '%';
-			o[1] = hex[c >> 4];
-			o[2] = hex[c & 15];
-			s->keys.len += 3;
-		} else {
-			o[0] = (char)c;
-			s->keys.len++;
+	for (i = 0; i < n; i += k) {
+		k = u[i] < 0x80 ? 1 : utf8_seq(u + i, n - i);
+		/* A byte that starts no valid sequence is encoded on its own. */
+		for (size_t j = 0; j < (k ? k : 1); j++) {
+			unsigned char c = u[i + j];
+			char *o = s->keys.p + s->keys.len;
+			if (k == 0 || t->esc[c]) {
+				o[0] = '%';
+				o[1] = hex[c >> 4];
+				o[2] = hex[c & 15];
+				s->keys.len += 3;
+			} else {
+				o[0] = (char)c;
+				s->keys.len++;
+			}
 		}
+		if (k == 0)
+			k = 1;
 	}
 	return 0;
 }
@@ -628,7 +743,8 @@ meta_value(const struct recmeta *m, int name)
 	}
 }
 
-/* The event's time: --time-field, else the record's arrival, else the clock. */
+/* The event's time: --time-field, else the record's arrival, else the clock.  Returns 0, or
+ * -1 (not a time) or -2 (not valid UTF-8) for a time field that cannot be read. */
 static int
 event_time(struct tmpl_set *s, const struct event *ev, int64_t *t)
 {
@@ -642,6 +758,8 @@ event_time(struct tmpl_set *s, const struct event *ev, int64_t *t)
 		case SLOT_STRING:
 			return kc_time_parse(v->p, v->n, v->type == SLOT_STRING,
 			    s->o.local_time, t);
+		case SLOT_BADUTF8:
+			return -2;
 		default:
 			return -1;
 		}
@@ -650,19 +768,72 @@ event_time(struct tmpl_set *s, const struct event *ev, int64_t *t)
 	return 0;
 }
 
+/* p->fmt with every %s replaced by t in decimal, in s->fmt.  strftime's own %s reads the
+ * broken-down time back through mktime(3), that is in local time, whatever gave it.  The
+ * format was checked by time_format: every '%' starts a whole conversion, and %s has no
+ * flag, width or modifier. */
+static const char *
+epoch_format(struct tmpl_set *s, const char *f, int64_t t)
+{
+	char num[24];
+	int nn = snprintf(num, sizeof(num), "%lld", (long long)t);
+	size_t k;
+
+	s->fmt.len = 0;
+	while (*f != '\0') {
+		if (f[0] == '%' && f[1] == 's') {
+			if (buf_add(&s->fmt, num, (size_t)nn) == -1)
+				return NULL;
+			f += 2;
+			continue;
+		}
+		/* Any other conversion is copied whole ("%_%s" is a '%' and an 's'). */
+		k = 1;
+		if (f[0] == '%') {
+			k += strspn(f + 1, "_-0^#0123456789EO");
+			k++;
+		}
+		if (buf_add(&s->fmt, f, k) == -1)
+			return NULL;
+		f += k;
+	}
+	return buf_addc(&s->fmt, '\0') == -1 ? NULL : s->fmt.p;
+}
+
+/* Append the formatted time.  Returns 0, -1 when memory is exhausted, or 2 when the result
+ * is longer than any key may be (the cache grows up to that). */
 static int
 add_time(struct tmpl_set *s, struct part *p, int64_t t)
 {
 	int64_t key = t;
 	struct tm tm;
 	time_t tt = (time_t)t;
+	const char *f = p->fmt;
+	size_t n, cap;
+	char *nc;
 
 	if (p->per_day && !s->o.local_time)
 		key = t >= 0 ? t / 86400 : (t - 86399) / 86400;
 	if (key != p->cache_key) {
 		if ((s->o.local_time ? localtime_r(&tt, &tm) : gmtime_r(&tt, &tm)) == NULL)
 			return -1;
-		p->cache_len = strftime(p->cache, sizeof(p->cache), p->fmt, &tm);
+		if (p->epoch && (f = epoch_format(s, p->fmt, t)) == NULL)
+			return -1;
+		/* The format ends in a space, so 0 means only that the result did not fit:
+		 * grow until it does, or until it could not fit in a key with its NUL. */
+		while ((n = p->cache_cap > 0 ? strftime(p->cache, p->cache_cap, f, &tm) : 0)
+		    == 0) {
+			if (p->cache_cap >= s->o.max_key + 2)
+				return 2;
+			cap = p->cache_cap ? 2 * p->cache_cap : TIME_CACHE_START;
+			if (cap > s->o.max_key + 2)
+				cap = s->o.max_key + 2;
+			if ((nc = realloc(p->cache, cap)) == NULL)
+				return -1;
+			p->cache = nc;
+			p->cache_cap = cap;
+		}
+		p->cache_len = n - 1;	/* without the space */
 		p->cache_key = key;
 	}
 	return put(&s->keys, p->cache, p->cache_len);
@@ -682,7 +853,7 @@ tmpl_expand(struct tmpl_set *s, const struct event *ev, enum kc_reason *why,
 		size_t start = s->keys.len;
 		int skip = 0, r = 0;
 
-		if (s->prefix_len > 0 && put(&s->keys, s->o.prefix, s->prefix_len) == -1)
+		if (put(&s->keys, s->o.prefix, s->prefix_len) == -1)
 			return reject(s, R_KEY, why, msg, "%s", "out of memory");
 		for (size_t j = 0; j < tp->nparts; j++) {
 			struct part *p = &tp->parts[j];
@@ -701,6 +872,9 @@ tmpl_expand(struct tmpl_set *s, const struct event *ev, enum kc_reason *why,
 				if (v->type == SLOT_ARRAY)
 					return reject(s, R_FIELD, why, msg,
 					    "field %s is an array", p->path);
+				if (v->type == SLOT_BADUTF8)
+					return reject(s, R_FIELD, why, msg,
+					    "field %s is not valid UTF-8", p->path);
 				if (p->has_default && (v->type == SLOT_MISSING ||
 				    v->type == SLOT_NULL || v->n == 0)) {
 					r = add_value(s, tp, p->text, p->len);
@@ -723,7 +897,12 @@ tmpl_expand(struct tmpl_set *s, const struct event *ev, enum kc_reason *why,
 				break;
 			case P_TIME:
 				if (!have_time) {
-					if (event_time(s, ev, &t) == -1)
+					int e = event_time(s, ev, &t);
+					if (e == -2)
+						return reject(s, R_FIELD, why, msg,
+						    "field %s is not valid UTF-8",
+						    s->time_path);
+					if (e == -1)
 						return reject(s, R_TIME, why, msg,
 						    "field %s is not a time", s->time_path);
 					have_time = 1;
@@ -731,8 +910,8 @@ tmpl_expand(struct tmpl_set *s, const struct event *ev, enum kc_reason *why,
 				r = add_time(s, p, t);
 				break;
 			}
-			if (r == 1)
-				return reject(s, R_KEY, why, msg, "%s", "key has a control byte");
+			if (r == 2)
+				return reject_long(s, why, msg);
 			if (r == -1)
 				return reject(s, R_KEY, why, msg, "%s", "out of memory");
 		}
@@ -740,10 +919,17 @@ tmpl_expand(struct tmpl_set *s, const struct event *ev, enum kc_reason *why,
 			s->keys.len = start;
 			continue;
 		}
-		if (s->keys.len - start > s->o.max_key) {
-			char n[32];
-			snprintf(n, sizeof(n), "%zu", s->o.max_key);
-			return reject(s, R_KEY, why, msg, "key is longer than %s bytes", n);
+		if (s->keys.len - start > s->o.max_key)
+			return reject_long(s, why, msg);
+		/* One check of the finished key, whatever its bytes came from: a value, a
+		 * default, metadata, or a formatted time (%Z is whatever TZ names). */
+		switch (text_check(s->keys.p + start, s->keys.len - start)) {
+		case TEXT_CONTROL:
+			return reject(s, R_KEY, why, msg, "%s", "key has a control byte");
+		case TEXT_BAD_UTF8:
+			return reject(s, R_KEY, why, msg, "%s", "key is not valid UTF-8");
+		case TEXT_OK:
+			break;
 		}
 		s->refs[s->nrefs].off = start;
 		s->refs[s->nrefs].len = s->keys.len - start;

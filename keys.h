@@ -39,8 +39,11 @@ int		 tmpl_finish(struct tmpl_set *, struct kc_err *);
 /* The META_* bits (decode.h) of the record metadata the templates use. */
 unsigned	 tmpl_meta(const struct tmpl_set *);
 
-/* 1 when the event passes every --where condition. */
-int		 tmpl_match(const struct tmpl_set *, const struct event *);
+/* 1 when the event passes every --where condition, 0 when it does not, or -1 when it is
+ * rejected (a condition's field is not valid UTF-8), with *why and *msg (borrowed until the
+ * next call) set. */
+int		 tmpl_match(struct tmpl_set *, const struct event *, enum kc_reason *why,
+		    const char **msg);
 
 /* Build the keys of an event.  Returns 0 (then tmpl_key gives them), or -1 when the event is
  * rejected, with *why and *msg (borrowed until the next call) set. */

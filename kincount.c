@@ -735,7 +735,11 @@ on_event(void *arg, const struct event *ev)
 	if (r->stopping || r->skip_record)
 		return;
 	r->rec_events++;
-	if (!tmpl_match(r->tmpl, ev)) {
+	switch (tmpl_match(r->tmpl, ev, &why, &msg)) {
+	case -1:
+		reject(r, why, msg, r->recno, ev->meta, ev->raw);
+		return;
+	case 0:
 		r->rec_filtered++;
 		return;
 	}

@@ -96,8 +96,10 @@ kc_strtoll(const char *s, long long min, long long max, long long *out, const ch
 	return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0 if there is none. */
-static size_t
+/* The bytes that can start a UTF-8 sequence, by length: C2-DF two, E0-EF three, F0-F4
+ * four.  C0, C1 and F5-FF start nothing (they could only make overlongs or code points above
+ * U+10FFFF), and a continuation byte (80-BF) cannot start one either. */
+size_t
 utf8_seq(const unsigned char *p, size_t n)
 {
 	unsigned c = p[0];
@@ -110,9 +112,9 @@ utf8_seq(const unsigned char *p, size_t n)
 		if (n < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
 			return 0;
 		if (c == 0xe0 && p[1] < 0xa0)
-			return 0;	/* overlong */
+			return 0;	/* overlong: below U+0800 */
 		if (c == 0xed && p[1] >= 0xa0)
-			return 0;	/* surrogate */
+			return 0;	/* a surrogate, U+D800-U+DFFF */
 		return 3;
 	}
 	if (c >= 0xf0 && c <= 0xf4) {
@@ -120,21 +122,33 @@ utf8_seq(const unsigned char *p, size_t n)
 		    (p[3] & 0xc0) != 0x80)
 			return 0;
 		if (c == 0xf0 && p[1] < 0x90)
-			return 0;
+			return 0;	/* overlong: below U+10000 */
 		if (c == 0xf4 && p[1] >= 0x90)
-			return 0;
+			return 0;	/* above U+10FFFF */
 		return 4;
 	}
 	return 0;
 }
+
+#define ONES	0x0101010101010101ULL
+#define HIGHS	0x8080808080808080ULL
 
 int
 utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, k;
+	uint64_t w;
 
 	while (i < n) {
+		/* ASCII eight bytes at a time: the usual text is all ASCII. */
+		if (n - i >= 8) {
+			memcpy(&w, p + i, 8);
+			if ((w & HIGHS) == 0) {
+				i += 8;
+				continue;
+			}
+		}
 		if (p[i] < 0x80) {
 			i++;
 			continue;
@@ -144,6 +158,46 @@ utf8_valid(const char *s, size_t n)
 		i += k;
 	}
 	return 1;
+}
+
+/* A word with a byte below 0x20 or equal to 0x7f, for a word of ASCII bytes only (no high
+ * bit set): "has a byte less than 0x20" and "has a zero byte after xor with 0x7f". */
+static inline int
+word_has_control(uint64_t x)
+{
+	uint64_t y = x ^ (ONES * 0x7f);
+
+	return ((((x - ONES * 0x20) & ~x) | ((y - ONES) & ~y)) & HIGHS) != 0;
+}
+
+enum text_check
+text_check(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, k;
+	uint64_t w;
+
+	while (i < n) {
+		if (n - i >= 8) {
+			memcpy(&w, p + i, 8);
+			if ((w & HIGHS) == 0) {
+				if (word_has_control(w))
+					return TEXT_CONTROL;
+				i += 8;
+				continue;
+			}
+		}
+		if (p[i] < 0x80) {
+			if (p[i] < 0x20 || p[i] == 0x7f)
+				return TEXT_CONTROL;
+			i++;
+			continue;
+		}
+		if ((k = utf8_seq(p + i, n - i)) == 0)
+			return TEXT_BAD_UTF8;
+		i += k;
+	}
+	return TEXT_OK;
 }
 
 int
@@ -328,11 +382,67 @@ digits(const char *s, size_t n, size_t *i, int k, int *v)
 }
 
 #define TIME_MAX_SECS	253402300799LL	/* 9999-12-31T23:59:59Z */
+#define SECS_PER_DAY	86400
+
+static int
+is_leap(int y)
+{
+	return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
+static int
+days_in_month(int y, int m)
+{
+	static const unsigned char days[12] = {
+		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+	};
+
+	return m == 2 && is_leap(y) ? 29 : days[m - 1];
+}
+
+/* The offset from UTC, in seconds, of local time (TZ) at the instant t. */
+static int
+local_offset(int64_t t, long *off)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if ((int64_t)tt != t || localtime_r(&tt, &tm) == NULL)
+		return -1;
+	*off = tm.tm_gmtoff;
+	return 0;
+}
+
+/* The instant of a local wall-clock time, given as seconds since the epoch as if the wall
+ * clock were UTC.  Not mktime(3): with tm_isdst -1 it guesses for a time that happens twice
+ * or not at all, and glibc's guess depends on the previous call, so the same record could
+ * get different keys.  Here the offset in force just before a change wins, as with Python's
+ * fold=0: the first of two equal wall times, and for a skipped one the offset it would have
+ * had.  Offsets change at most once in a day, so a day before and a day after give the two
+ * candidates. */
+static int
+local_to_utc(int64_t wall, int64_t *t)
+{
+	long before, after, o;
+
+	if (local_offset(wall - SECS_PER_DAY, &before) == -1 ||
+	    local_offset(wall + SECS_PER_DAY, &after) == -1 ||
+	    local_offset(wall - before, &o) == -1)
+		return -1;
+	if (o == before) {
+		*t = wall - before;
+		return 0;
+	}
+	if (local_offset(wall - after, &o) == -1)
+		return -1;
+	*t = o == after ? wall - after : wall - before;
+	return 0;
+}
 
 static int
 parse_iso(const char *s, size_t n, int local, int64_t *secs)
 {
-	int y, mo, d, h = 0, mi = 0, se = 0, oh = 0, om = 0, sign = 0, have_time = 0;
+	int y, mo, d, h = 0, mi = 0, se = 0, oh = 0, om = 0, sign = 0;
 	size_t i = 0;
 	int64_t t;
 
@@ -342,7 +452,6 @@ parse_iso(const char *s, size_t n, int local, int64_t *secs)
 		return -1;
 	if (i < n && (s[i] == 'T' || s[i] == 't' || s[i] == ' ')) {
 		i++;
-		have_time = 1;
 		if (digits(s, n, &i, 2, &h) == -1 || i >= n || s[i++] != ':' ||
 		    digits(s, n, &i, 2, &mi) == -1)
 			return -1;
@@ -365,33 +474,27 @@ parse_iso(const char *s, size_t n, int local, int64_t *secs)
 			sign = s[i++] == '-' ? -1 : 1;
 			if (digits(s, n, &i, 2, &oh) == -1)
 				return -1;
-			if (i < n && s[i] == ':')
+			if (i < n && s[i] == ':') {
 				i++;
-			if (i < n && digits(s, n, &i, 2, &om) == -1)
+				if (digits(s, n, &i, 2, &om) == -1)
+					return -1;	/* a colon needs the minutes */
+			} else if (i < n && digits(s, n, &i, 2, &om) == -1) {
 				return -1;
+			}
 		}
 	}
-	if (i != n || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-	    se > 60 || oh > 23 || om > 59)
+	/* Only dates and times that exist: nothing rolls over into the next day or month. */
+	if (i != n || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+	    mi > 59 || se > 60 || oh > 23 || om > 59)
 		return -1;
-	if (sign == 0 && have_time && local) {
-		struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-		    .tm_hour = h, .tm_min = mi, .tm_sec = se, .tm_isdst = -1 };
-		time_t tt = mktime(&tm);
-		if (tt == (time_t)-1 && errno != 0)
-			return -1;
-		*secs = tt;
-		return 0;
-	}
-	if (sign == 0 && !have_time && local) {
-		struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-		    .tm_isdst = -1 };
-		*secs = mktime(&tm);
-		return 0;
-	}
-	t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
-	t -= (int64_t)sign * (oh * 3600 + om * 60);
-	*secs = t;
+	/* POSIX time has no leap seconds: 23:59:60 stays in its minute (and day) as :59. */
+	if (se == 60)
+		se = 59;
+	t = days_from_civil(y, (unsigned)mo, (unsigned)d) * SECS_PER_DAY + h * 3600 +
+	    mi * 60 + se;
+	if (sign == 0 && local)
+		return local_to_utc(t, secs);
+	*secs = t - (int64_t)sign * (oh * 3600 + om * 60);
 	return 0;
 }
 

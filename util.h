@@ -43,8 +43,18 @@ int	 kc_strtoll(const char *, long long min, long long max, long long *,
  * everything else as \xHH, so no raw control byte reaches a terminal or a log. */
 int	 buf_add_escaped(struct buf *, const char *, size_t);
 
-/* 1 when the bytes are valid UTF-8 (no overlongs, no surrogates). */
+/* 1 when the bytes are valid UTF-8: no overlong forms, no surrogates (U+D800-U+DFFF), nothing
+ * above U+10FFFF, no sequence cut short, no stray continuation byte. */
 int	 utf8_valid(const char *, size_t);
+/* The length (1 to 4) of the valid UTF-8 sequence at p, of at most n > 0 bytes, or 0 when no
+ * valid sequence starts there. */
+size_t	 utf8_seq(const unsigned char *p, size_t n);
+
+/* What a key may not hold: a control byte (below 0x20, or 0x7f), or bytes that are not
+ * valid UTF-8.  The first problem found is returned; ASCII text is checked eight bytes at a
+ * time. */
+enum text_check { TEXT_OK, TEXT_CONTROL, TEXT_BAD_UTF8 };
+enum text_check text_check(const char *, size_t);
 
 /* Standard base64 with padding, on one line. */
 int	 buf_add_base64(struct buf *, const void *, size_t);
@@ -81,8 +91,13 @@ extern const char *const kc_reason_name[R_NREASONS];
 
 /* Read a time: a JSON number as written (epoch seconds below 1e11, milliseconds below 1e14,
  * microseconds above), or a string holding such a number or an ISO-8601 date or date-time.
- * A date-time without an offset is UTC, or local time when local is set.  Returns 0 with
- * whole seconds in *secs (rounded down), or -1 when the text is not a time. */
+ * A date that does not exist (2015-02-29, 2015-04-31, month 13, hour 24, minute 60) is not a
+ * time; second 60 (a leap second) is read as second 59 of the same minute.  A date or
+ * date-time without an offset is UTC, or, when local is set, local time in TZ: a local time
+ * that happens twice (clocks turned back) is the first of the two, and one that is skipped
+ * (clocks turned forward) is read with the offset in force before the change, as Python's
+ * datetime does with fold=0.  A date-time with an offset ignores TZ.  Returns 0 with whole
+ * seconds in *secs (rounded down), or -1 when the text is not a time. */
 int	 kc_time_parse(const char *, size_t, int is_string, int local, int64_t *secs);
 
 #endif

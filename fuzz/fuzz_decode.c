@@ -28,14 +28,16 @@ on_event(void *arg, const struct event *ev)
 	const char *msg;
 	size_t len;
 
-	if (!tmpl_match(f->t, ev) || tmpl_expand(f->t, ev, &why, &msg) == -1)
+	if (tmpl_match(f->t, ev, &why, &msg) != 1 || tmpl_expand(f->t, ev, &why, &msg) == -1)
 		return;
 	for (size_t i = 0; i < tmpl_nkeys(f->t); i++) {
 		const char *k = tmpl_key(f->t, i, &len);
-		/* Without --escape-values a key never holds a control byte. */
+		/* A key never holds a control byte, and is valid UTF-8. */
 		for (size_t j = 0; j < len; j++)
 			if ((unsigned char)k[j] < 0x20 || k[j] == 0x7f)
 				abort();
+		if (k == NULL || !utf8_valid(k, len))
+			abort();
 		f->keys++;
 	}
 	/* The event's text lies inside what was parsed. */

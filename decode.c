@@ -510,9 +510,10 @@ event_begin(struct decoder *d)
 	d->arena.len = 0;
 }
 
-/* YAJL turns a lone surrogate escape into '?' (a high one) or into the three bytes of the
- * surrogate itself (a low one), so a string it unescaped that holds either is looked at
- * again as it was written: the token ends just before offset end of the parsed text. */
+/* YAJL turns a lone high surrogate escape into '?', a lone low one into the three bytes of
+ * the surrogate itself, and a high one followed by any \u escape into one character of
+ * four bytes, so a string it unescaped that holds any of those is looked at again as it
+ * was written: the token ends just before offset end of the parsed text. */
 static int
 bad_escape(const struct jp *jp, const char *p, size_t n)
 {
@@ -520,7 +521,10 @@ bad_escape(const struct jp *jp, const char *p, size_t n)
 	size_t end = jp_off(jp), i, start;
 	unsigned prev_high = 0;
 
-	if (memchr(p, '?', n) == NULL && memchr(p, 0xed, n) == NULL)
+	for (i = 0; i < n; i++)
+		if (p[i] == '?' || (unsigned char)p[i] == 0xed || (unsigned char)p[i] >= 0xf0)
+			break;
+	if (i == n)
 		return 0;
 	if (end < 2 || t[end - 1] != '"')
 		return 0;

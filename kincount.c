@@ -28,6 +28,8 @@
 
 #define KC_VERSION	"0.1.0"
 #define MSG_LIMIT	10		/* messages per reason before they are only counted */
+#define SEQ_MAX_DIGITS	129		/* Kinesis sequence numbers: "^\\d{1,129}$" (the
+					 * API's pattern for SequenceNumber) */
 /* The largest --ttl: EXPIRE refuses seconds whose milliseconds, added to the clock, pass
  * 2^63 - 1 (about 9.22e15 s now), and the batch script's numbers are doubles, exact to
  * 2^53 (about 9.007e15). */
@@ -654,7 +656,7 @@ flush_due(struct run *r)
 static int
 valid_seq(struct text s)
 {
-	if (s.n == 0 || s.n > 129 || (s.p[0] == '0' && s.n > 1))
+	if (s.n == 0 || s.n > SEQ_MAX_DIGITS || (s.p[0] == '0' && s.n > 1))
 		return 0;
 	for (size_t i = 0; i < s.n; i++)
 		if (s.p[i] < '0' || s.p[i] > '9')
@@ -1109,7 +1111,9 @@ push(struct texts *t, const char *s)
 	t->v[t->n++] = s;
 }
 
-/* What the options ask for, beyond what struct run keeps. */
+/* What the options ask for, beyond what struct run keeps.  Every string kept from the
+ * command line (here, in struct run and in the modules' option structs) points into argv,
+ * which lives as long as the process: none is copied, and none is freed. */
 struct config {
 	struct decode_opts	 dopt;
 	struct keys_opts	 kopt;

@@ -28,7 +28,7 @@
 
 #define KC_VERSION	"0.1.0"
 #define MSG_LIMIT	10		/* messages per reason before they are only counted */
-#define SEQ_MAX_DIGITS	129		/* Kinesis sequence numbers: "^\\d{1,129}$" (the
+#define SEQ_MAX_DIGITS	129		/* Kinesis sequence numbers: "^\d{1,129}$" (the
 					 * API's pattern for SequenceNumber) */
 /* The largest --ttl: EXPIRE refuses seconds whose milliseconds, added to the clock, pass
  * 2^63 - 1 (about 9.22e15 s now), and the batch script's numbers are doubles, exact to

@@ -133,33 +133,6 @@ utf8_seq(const unsigned char *p, size_t n)
 #define ONES	0x0101010101010101ULL
 #define HIGHS	0x8080808080808080ULL
 
-int
-utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, k;
-	uint64_t w;
-
-	while (i < n) {
-		/* ASCII eight bytes at a time: the usual text is all ASCII. */
-		if (n - i >= 8) {
-			memcpy(&w, p + i, 8);
-			if ((w & HIGHS) == 0) {
-				i += 8;
-				continue;
-			}
-		}
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((k = utf8_seq(p + i, n - i)) == 0)
-			return 0;
-		i += k;
-	}
-	return 1;
-}
-
 /* A word with a byte below 0x20 or equal to 0x7f, for a word of ASCII bytes only (no high
  * bit set): "has a byte less than 0x20" and "has a zero byte after xor with 0x7f". */
 static inline int
@@ -170,25 +143,28 @@ word_has_control(uint64_t x)
 	return ((((x - ONES * 0x20) & ~x) | ((y - ONES) & ~y)) & HIGHS) != 0;
 }
 
-enum text_check
-text_check(const char *s, size_t n)
+/* The one scan behind utf8_valid and text_check: UTF-8, and control bytes when asked
+ * (controls is a constant where it is inlined, so each caller gets its own loop). */
+static inline __attribute__((always_inline)) enum text_check
+text_scan(const char *s, size_t n, int controls)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, k;
 	uint64_t w;
 
 	while (i < n) {
+		/* ASCII eight bytes at a time: the usual text is all ASCII. */
 		if (n - i >= 8) {
 			memcpy(&w, p + i, 8);
 			if ((w & HIGHS) == 0) {
-				if (word_has_control(w))
+				if (controls && word_has_control(w))
 					return TEXT_CONTROL;
 				i += 8;
 				continue;
 			}
 		}
 		if (p[i] < 0x80) {
-			if (p[i] < 0x20 || p[i] == 0x7f)
+			if (controls && (p[i] < 0x20 || p[i] == 0x7f))
 				return TEXT_CONTROL;
 			i++;
 			continue;
@@ -198,6 +174,18 @@ text_check(const char *s, size_t n)
 		i += k;
 	}
 	return TEXT_OK;
+}
+
+int
+utf8_valid(const char *s, size_t n)
+{
+	return text_scan(s, n, 0) == TEXT_OK;
+}
+
+enum text_check
+text_check(const char *s, size_t n)
+{
+	return text_scan(s, n, 1);
 }
 
 int

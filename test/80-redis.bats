@@ -6,36 +6,9 @@
 load helper
 load redis
 
-# tcp_start: a second redis-server on a free TCP port of 127.0.0.1 (TCP_PORT, TCP_PID). The
-# test is skipped only when no free port can be found; a server that does not start fails it.
-tcp_start() {
-	local try i
-	for try in 1 2 3; do
-		TCP_PORT=$(python3 -c '
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])') || skip "no free TCP port on 127.0.0.1"
-		redis-server --port "$TCP_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-			--dir "$BATS_TEST_TMPDIR" --daemonize no >"$BATS_TEST_TMPDIR/tcp.log" 2>&1 3>&- &
-		TCP_PID=$!
-		for ((i = 0; i < 100; i++)); do
-			if [ "$(timeout 10 redis-cli -h 127.0.0.1 -p "$TCP_PORT" ping 2>/dev/null)" = PONG ]
-			then
-				return 0
-			fi
-			alive "$TCP_PID" || break
-			sleep 0.1
-		done
-		kill -9 "$TCP_PID" 2>/dev/null || true
-	done
-	fail "redis-server did not start on a TCP port: $(cat "$BATS_TEST_TMPDIR/tcp.log")"
-}
 
 teardown() {
-	if [ -n "${TCP_PID:-}" ]; then
-		kill -9 "$TCP_PID" 2>/dev/null || true
-	fi
+	tcp_stop
 	redis_teardown
 }
 

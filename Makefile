@@ -92,6 +92,12 @@ fuzz: deps fuzz/fuzz_decode
 	./fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
 		-rss_limit_mb=2048 -artifact_prefix=fuzz/work/found/ fuzz/work/corpus
 
+# Mutation testing (not part of check or CI): every mutant of tools/mutants.txt is built in a
+# scratch copy and must make one of its named test files fail. Prints a score; fails when one
+# survives.
+mutants: test-deps
+	@./tools/mutants
+
 install: kincount
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 kincount $(DESTDIR)$(BINDIR)/kincount
@@ -104,4 +110,4 @@ clean:
 	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode $(FUZZ_OBJS) $(REPLAYS)
 	rm -rf fuzz/work
 
-.PHONY: all deps test-deps replays run check bench lint fuzz install uninstall clean
+.PHONY: all deps test-deps replays run check bench lint fuzz mutants install uninstall clean

@@ -368,3 +368,123 @@ print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@
 	assert_equal "$(sort -n bad good | uniq -d)" ''
 	assert_equal "$(sort -n bad good)" "$(seq 1 128)"
 }
+
+# --- holes found by make mutants ----------------------------------------------------------------
+
+# nested D: a JSON object nested D levels deep, {"a":{"a":...{"b":1}...}}.
+nested() {
+	python3 -c 'import sys; d = int(sys.argv[1]); print("{\"a\":" * (d - 1) + "{\"b\":1}" + "}" * (d - 1))' "$1"
+}
+
+@test "nesting: a document of exactly 1000 levels is read, 1001 is too deeply nested" {
+	{ nested 999; nested 1000; nested 1001; nested 2; } > in
+	run -1 --separate-stderr "$KINCOUNT" -f json -k 'x' in
+	assert_output $'x\nx\nx'
+	assert_equal "$stderr" $'kincount: in:3: record 3: too deeply nested\nkincount: 1 rejected (too deeply nested: 1)'
+}
+
+# deep_event SEQ...: a Lambda event with one record per SEQ (payload {"page":"pSEQ"}) whose
+# document then nests too deep, so the whole document is rejected after its records were read.
+deep_event() {
+	local recs=() s
+	for s; do
+		recs+=("$(lambda_event "$s" "{\"page\":\"p$s\"}" | jq -c '.Records[0]')")
+	done
+	printf '{"Records":[%s],"x":%s}\n' "$(IFS=,; echo "${recs[*]}")" \
+		"$(python3 -c 'print("[" * 1001 + "]" * 1001)')"
+}
+
+@test "a document rejected after its records: -c counts none of them, the next document all" {
+	{ deep_event 5 6; lambda_event 7 '{"page":"p5"}'; } > in
+	run -1 --separate-stderr "$KINCOUNT" -c -k 'k:{page}' in
+	assert_output $'k:p5\t1'
+	assert_equal "$stderr" $'kincount: in:1: too deeply nested\nkincount: 1 rejected (too deeply nested: 1)'
+}
+
+@test "checkpoint: records of a rejected document do not move the checkpoint; their replay counts" {
+	{ deep_event 5 6; lambda_event 5 '{"page":"p5"}'; lambda_event 6 '{"page":"p6"}'; } > in
+	run -1 --separate-stderr kc -r "$REDIS_URL" --checkpoint --stats=json -k 'k:{page}' in
+	assert_equal "$(redis_counters)" $'k:p5\t1\nk:p6\t1'
+	assert_equal "$(stat_of duplicates)" 0
+	assert_equal "$(checkpoint)" 6
+}
+
+@test "--escape-values: every byte below 0x20, 0x7f and % are percent-encoded, nothing else" {
+	python3 - > in <<-'EOF'
+	import json
+	s = "".join(chr(c) for c in range(1, 128))
+	print(json.dumps({"a": s}))
+	EOF
+	want=$(python3 -c '
+s = "".join(chr(c) for c in range(1, 128))
+print("".join("%%%02X" % ord(c) if ord(c) < 0x20 or c in "%\x7f" else c for c in s))')
+	run -0 --separate-stderr "$KINCOUNT" -f json --escape-values -k '{a}' in
+	assert_output "$want"
+	assert_equal "$stderr" ''
+}
+
+@test "a control byte or DEL anywhere in a value of 1 to 20 bytes rejects the event" {
+	# Every length and position, so the word-at-a-time and the byte-wise checks both run;
+	# the same values with 0x7e and a space instead pass.
+	python3 - <<-'EOF'
+	import json
+	bad, good = [], []
+	for n in range(1, 21):
+	    for i in range(n):
+	        for c, ok in (("\x7f", 0), ("\x1f", 0), ("\x01", 0), ("~", 1), (" ", 1)):
+	            v = "x" * i + c + "x" * (n - i - 1)
+	            (good if ok else bad).append(json.dumps({"a": v}))
+	open("bad", "w").write("\n".join(bad) + "\n")
+	open("good", "w").write("\n".join(good) + "\n")
+	EOF
+	n=$(wc -l < bad)
+	run -1 --separate-stderr "$KINCOUNT" -q -f json -k '{a}' bad
+	assert_output ''
+	assert_equal "$stderr" "kincount: $n rejected (bad key: $n)"
+	run -0 --separate-stderr "$KINCOUNT" -f json -k '{a}' good
+	assert_equal "${#lines[@]}" "$(wc -l < good)"
+	assert_equal "$stderr" ''
+}
+
+@test "stderr: DEL and 0x1f in a file name are escaped as \\x7f and \\x1f" {
+	name=$'in\x1f\x7f'
+	lambda_event 1 '"just a string"' > "$name"
+	run -1 --separate-stderr "$KINCOUNT" -k '{a}' "$name"
+	assert_output ''
+	assert_equal "${stderr_lines[0]}" 'kincount: in\x1f\x7f:1: record 1 (seq 1): payload is not a JSON object'
+}
+
+@test "dead letters: data that is not UTF-8 is kept as base64 of every length mod 3" {
+	# Invalid UTF-8 in a JSON line: the document is rejected and kept as data_base64.
+	for n in 0 1 2; do
+		printf '{"a":"\xff%s"}\n' "$(printf 'x%.0s' $(seq 0 "$n"))"
+	done > in
+	run -1 --separate-stderr "$KINCOUNT" -q -f json --dead-letter dl -k '{a}' in
+	assert_output ''
+	assert_equal "$(jq -r .data_base64 dl)" "$(while IFS= read -r l; do printf '%s' "$l" | base64 -w0; echo; done < in)"
+}
+
+@test "dates from ISO strings in January, February and March, leap year or not" {
+	ts=(2015-01-31T23:59:59Z 2015-02-01T00:00:00Z 2015-02-28T12:00:00Z 2015-03-01T00:00:00Z
+		2016-02-29T12:00:00Z 2016-03-01T00:00:01Z 2000-02-29T00:00:00Z 2100-03-01T00:00:00Z
+		1999-12-31T23:59:59Z)
+	for t in "${ts[@]}"; do
+		printf '{"ts":"%s"}\n' "$t"
+	done > in
+	for t in "${ts[@]}"; do
+		date -u -d "$t" +%Y-%m-%dT%H:%M:%S/%s
+	done > want
+	run -0 --separate-stderr "$KINCOUNT" -f json -t ts -k '{@time:%Y-%m-%dT%H:%M:%S/%s}' in
+	assert_output "$(cat want)"
+	assert_equal "$stderr" ''
+}
+
+@test "redis: a batch whose only key is refused reports it and keeps its dead letter" {
+	[ "$(rcli set kc:cart abc)" = OK ]
+	lambda_event 1 '{"page":"cart"}' > in
+	run -1 --separate-stderr kc -r "$REDIS_URL" --dead-letter dl -k 'kc:{page}' in
+	assert_output ''
+	stderr_has_re "^kincount: redis: key 'kc:cart' refused \(count 1\): ERR "
+	assert_equal "$(rcli get kc:cart)" abc
+	assert_equal "$(jq -r '[.key, .count] | join("|")' dl)" 'kc:cart|1'
+}

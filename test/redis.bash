@@ -173,30 +173,6 @@ wait_for() {
 	fail "timed out after $limit s waiting for: $*"
 }
 
-# in_syscall PID NAME...: true while PID sits in one of the system calls NAME (read, write,
-# sendto, poll), from /proc/PID/syscall; so a test can wait until kincount is blocked instead
-# of sleeping and hoping.
-in_syscall() {
-	local pid=$1 nr name
-	shift
-	read -r nr _ < "/proc/$pid/syscall" 2>/dev/null || return 1
-	for name; do
-		case $(uname -m):$name in
-		x86_64:read) [ "$nr" = 0 ] && return 0 ;;
-		x86_64:write) [ "$nr" = 1 ] && return 0 ;;
-		x86_64:sendto) [ "$nr" = 44 ] && return 0 ;;
-		x86_64:poll) [ "$nr" = 7 ] || [ "$nr" = 271 ] && return 0 ;;
-		aarch64:read) [ "$nr" = 63 ] && return 0 ;;
-		aarch64:write) [ "$nr" = 64 ] && return 0 ;;
-		aarch64:sendto) [ "$nr" = 206 ] && return 0 ;;
-		aarch64:poll) [ "$nr" = 73 ] && return 0 ;;
-		*:read | *:write | *:sendto | *:poll) ;;
-		*) fail "in_syscall: no number for $name on $(uname -m)" ;;
-		esac
-	done
-	return 1
-}
-
 # script_cached: true once the server holds a script (after SCRIPT FLUSH: kincount's).
 script_cached() {
 	rcli info memory | grep -q '^number_of_cached_scripts:1'

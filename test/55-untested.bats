@@ -488,3 +488,20 @@ print("".join("%%%02X" % ord(c) if ord(c) < 0x20 or c in "%\x7f" else c for c in
 	assert_equal "$(rcli get kc:cart)" abc
 	assert_equal "$(jq -r '[.key, .count] | join("|")' dl)" 'kc:cart|1'
 }
+
+@test "base64: a character outside the alphabet anywhere in a padded last quad is invalid base64" {
+	# {"a":1} and {"a":12}: two and one '=' of padding; each position of the text in turn
+	# becomes '!', '-', '_' or '.', never part of the standard alphabet.
+	python3 - <<-'PY'
+	lines = []
+	for text in ("eyJhIjoxfQ==", "eyJhIjoxMn0="):
+	    for i in range(len(text.rstrip("="))):
+	        for c in "!-_.":
+	            lines.append(text[:i] + c + text[i + 1:])
+	open("in", "w").write("\n".join(lines) + "\n")
+	PY
+	n=$(wc -l < in)
+	run -1 --separate-stderr "$KINCOUNT" -f base64 -q -k '{a}' in
+	assert_output ''
+	assert_equal "$stderr" "kincount: $n rejected (invalid base64: $n)"
+}

@@ -505,3 +505,14 @@ print("".join("%%%02X" % ord(c) if ord(c) < 0x20 or c in "%\x7f" else c for c in
 	assert_output ''
 	assert_equal "$stderr" "kincount: $n rejected (invalid base64: $n)"
 }
+
+@test "exit status: the worst wins whatever the order (4 then 1, 1 then 4 then 1)" {
+	echo '!!!!' > bad
+	run -4 --separate-stderr "$KINCOUNT" -f base64 nope bad
+	assert_output ''
+	assert_regex "${stderr_lines[0]}" '^kincount: nope: .+$'
+	assert_equal "${stderr_lines[1]}" 'kincount: bad:1: record 1: invalid base64'
+	run -4 --separate-stderr "$KINCOUNT" -f base64 bad nope bad
+	assert_output ''
+	assert_equal "${stderr_lines[-1]}" 'kincount: 2 rejected (invalid base64: 2)'
+}

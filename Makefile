@@ -32,7 +32,7 @@ REPLAYS   = $(patsubst fuzz/fuzz_%.c,fuzz/replay-%,$(FUZZ_SRCS))
 LIB_OBJS  = $(filter-out kincount.o,$(OBJS))
 FUZZ_OBJS = fuzz/replay.o $(FUZZ_SRCS:.c=.o)
 
-all: kincount
+all: kincount replays
 
 # The object files record which build (plain or sanitized) made them, so switching rebuilds.
 BUILDTAG = .build-$(if $(filter 1,$(SANITIZE)),sanitize,plain)

@@ -1,5 +1,5 @@
 # kincount: a Unix filter from Kinesis records to counter keys.
-# Targets: all run check bench bench-collide lint fuzz install uninstall clean.  SANITIZE=1 builds with
+# Targets: all run check bench bench-collide lint fuzz mutants install uninstall clean.  SANITIZE=1 builds with
 # AddressSanitizer and UndefinedBehaviorSanitizer.  User CFLAGS/LDFLAGS are added to.
 
 PREFIX  ?= /usr/local
@@ -23,12 +23,21 @@ SRCS = kincount.c decode.c keys.c sink.c match.c input.c redis.c util.c
 OBJS = $(SRCS:.c=.o)
 HDRS = $(wildcard *.h)
 
-all: kincount
+# Every fuzz target fuzz/fuzz_NAME.c also gets fuzz/replay-NAME: the same entry point driven by
+# fuzz/replay.c instead of libFuzzer, built with $(CC) and the same flags as kincount (so under
+# SANITIZE=1 with ASan and UBSan), linked with every module but kincount.c. make check runs
+# each over every file of fuzz/regress (in test/55-untested.bats).
+FUZZ_SRCS = $(wildcard fuzz/fuzz_*.c)
+REPLAYS   = $(patsubst fuzz/fuzz_%.c,fuzz/replay-%,$(FUZZ_SRCS))
+LIB_OBJS  = $(filter-out kincount.o,$(OBJS))
+FUZZ_OBJS = fuzz/replay.o $(FUZZ_SRCS:.c=.o)
+
+all: kincount replays
 
 # The object files record which build (plain or sanitized) made them, so switching rebuilds.
 BUILDTAG = .build-$(if $(filter 1,$(SANITIZE)),sanitize,plain)
 $(BUILDTAG):
-	@rm -f .build-* $(OBJS) kincount
+	@rm -f .build-* $(OBJS) kincount $(FUZZ_OBJS) $(REPLAYS)
 	@touch $@
 
 kincount: $(OBJS)
@@ -36,6 +45,15 @@ kincount: $(OBJS)
 
 %.o: %.c $(HDRS) $(BUILDTAG) | deps
 	$(CC) $(KC_CFLAGS) $$(pkg-config --cflags $(PKGS)) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+fuzz/%.o: KC_CFLAGS += -I.
+
+fuzz/replay-%: fuzz/replay.o fuzz/fuzz_%.o $(LIB_OBJS)
+	$(CC) $(KC_LDFLAGS) $(LDFLAGS) -o $@ fuzz/replay.o fuzz/fuzz_$*.o $(LIB_OBJS) \
+		$$(pkg-config --libs $(PKGS)) $(KC_LDLIBS) $(LDLIBS)
+
+replays: $(REPLAYS)
+.SECONDARY: $(FUZZ_OBJS)
 
 # Install the Debian packages the build needs, when they are missing: with apt-get as root,
 # else through sudo, else print the one line to run and stop.
@@ -48,7 +66,7 @@ test-deps:
 run: kincount
 	./kincount fixtures/seed-event.json
 
-check: test-deps kincount
+check: test-deps kincount replays
 	@./tools/run-tests
 
 bench: kincount
@@ -78,6 +96,12 @@ fuzz: deps fuzz/fuzz_decode
 	./fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
 		-rss_limit_mb=2048 -artifact_prefix=fuzz/work/found/ fuzz/work/corpus
 
+# Mutation testing (not part of check or CI): every mutant of tools/mutants.txt is built in a
+# scratch copy and must make one of its named test files fail. Prints a score; fails when one
+# survives.
+mutants: test-deps
+	@./tools/mutants
+
 install: kincount
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 kincount $(DESTDIR)$(BINDIR)/kincount
@@ -87,7 +111,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kincount $(DESTDIR)$(MANDIR)/man1/kincount.1
 
 clean:
-	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode
+	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode $(FUZZ_OBJS) $(REPLAYS)
 	rm -rf fuzz/work
 
-.PHONY: all deps test-deps run check bench bench-collide lint fuzz install uninstall clean
+.PHONY: all deps test-deps replays run check bench bench-collide lint fuzz mutants install uninstall clean

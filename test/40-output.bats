@@ -250,14 +250,20 @@ assert_meter() {
 
 @test "idle flush: the first line's key is out before the writer closes" {
 	local pid
+	mkfifo fifo
 	# fd 3 is closed for the background job so that bats does not wait for it.
-	{ { echo '{"id":1}'; sleep 2; echo '{"id":2}'; } | "$KINCOUNT" -f json -k '{id}' --flush-ms 200 > out 2> err; } 3>&- &
+	"$KINCOUNT" -f json -k '{id}' --flush-ms 200 < fifo > out 2> err 3>&- &
 	pid=$!
-	sleep 1
+	exec 5> fifo
+	echo '{"id":1}' >&5
+	# The writer stays open: the key must come out by the idle flush alone.
+	wait_until 10 grep -q . out || fail "no key after 10 s of idle input"
 	run -0 cat out
 	assert_output '1'
 	# kincount is still waiting for the second line.
 	run -0 kill -0 "$pid"
+	echo '{"id":2}' >&5
+	exec 5>&-
 	local st=0
 	wait "$pid" || st=$?
 	assert_equal "$st" 0

@@ -627,7 +627,8 @@ signal_run() {
 	exec 5> fifo
 	trap '' PIPE
 	printf '{"id":1}\n{"id":2}\n' >&5
-	sleep 0.5
+	# Both records read and handled, kincount waiting for more: then the signal.
+	wait_until 20 idle_on "$pid" 5 || echo "kincount never went idle" > err
 	kill -s "$1" "$pid"
 	status=0
 	wait "$pid" || status=$?

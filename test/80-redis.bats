@@ -285,12 +285,16 @@ kincount: 3 rejected (bad sequence number: 3)"
 	gen_ndjson 200 300 > b
 	expect_counts a > want_a
 	expect_counts a b > want_ab
-	{ cat a; sleep 3; cat b; } 3>&- | kc_bg -r "$REDIS_URL" -f json --flush-ms 200 \
-		"${KC_KEYS[@]}" &
+	mkfifo fifo
+	kc_bg -r "$REDIS_URL" -f json --flush-ms 200 "${KC_KEYS[@]}" < fifo &
 	KPID=$!
-	sleep 1.5
+	exec 5> fifo
+	cat a >&5
+	# The writer stays open: only the idle flush can bring a to Redis.
+	wait_for 10 counters_are want_a
 	alive "$KPID" || fail "kincount ended early: $(cat err)"
-	assert_equal "$(redis_counters)" "$(cat want_a)"
+	cat b >&5
+	exec 5>&-
 	kc_wait 20
 	assert_equal "$KSTATUS" 0
 	assert_equal "$kstderr" ''
@@ -301,14 +305,18 @@ kincount: 3 rejected (bad sequence number: 3)"
 	gen_ndjson 300 > a
 	gen_ndjson 200 300 > b
 	expect_counts a > want_a
-	{ cat a; sleep 4; cat b; } 3>&- | kc_bg -r "$REDIS_URL" -f json --flush-ms 30000 \
-		"${KC_KEYS[@]}" &
+	mkfifo fifo
+	kc_bg -r "$REDIS_URL" -f json --flush-ms 30000 "${KC_KEYS[@]}" < fifo &
 	KPID=$!
-	sleep 1
-	# Neither --batch nor --flush-ms has applied anything yet.
+	exec 5> fifo
+	cat a >&5
+	# a is read and kincount waits for more; neither --batch nor --flush-ms has applied
+	# anything yet.
+	wait_for 20 idle_on "$KPID" 5
 	assert_equal "$(redis_counters)" ''
 	kill -TERM "$KPID"
 	kc_wait 10
+	exec 5>&-
 	assert_equal "$KSTATUS" 143
 	assert_equal "$(redis_counters)" "$(cat want_a)"
 }

@@ -54,18 +54,23 @@ load redis
 
 @test "kill -9 of kincount mid-run: a rerun with --checkpoint counts every record once" {
 	gen_lambda 200 50 > in
+	head -n 100 in > half
 	expect_counts in > want
-	slow_lines 0.01 in | kc_bg -r "$REDIS_URL" --checkpoint "${KC_KEYS[@]}" &
+	mkfifo fifo
+	kc_bg -r "$REDIS_URL" --checkpoint "${KC_KEYS[@]}" < fifo &
 	KPID=$!
-	wait_for 20 has_checkpoint
-	sleep 0.3
+	exec 5> fifo
+	cat half >&5
+	# Half the input applied, the other half not sent yet: then the crash.
+	half_seq=$(last_seq half)
+	wait_for 20 eval '[ "$(checkpoint)" = "$half_seq" ]'
 	kill -9 "$KPID"
 	kc_wait 10
+	exec 5>&-
 	assert_equal "$KSTATUS" 137
-	[ "$(checkpoint)" != "$(last_seq in)" ] || fail "the run ended before the kill"
 	run -0 --separate-stderr kc -r "$REDIS_URL" --checkpoint --stats=json "${KC_KEYS[@]}" in
 	assert_equal "$(redis_counters)" "$(cat want)"
-	[ "$(stat_of duplicates)" -gt 0 ]
+	assert_equal "$(stat_of duplicates)" 5000
 	assert_equal "$(checkpoint)" "$(last_seq in)"
 }
 
@@ -73,13 +78,21 @@ load redis
 
 @test "kill -9 of the server mid-run, restarted from its AOF: the run finishes exact" {
 	gen_lambda 150 40 > in
+	head -n 75 in > half
 	expect_counts in > want
-	slow_lines 0.01 in | kc_bg -r "$REDIS_URL" --retries 10 "${KC_KEYS[@]}" &
+	expect_counts half > want_half
+	mkfifo fifo
+	kc_bg -r "$REDIS_URL" --retries 10 "${KC_KEYS[@]}" < fifo &
 	KPID=$!
-	wait_for 20 has_counters
-	sleep 0.2
+	exec 5> fifo
+	cat half >&5
+	# Half applied; the server dies and comes back from its AOF; then the other half.
+	wait_for 20 counters_are want_half
 	redis_kill9
-	redis_restart
+	# Not 5: the server must not hold the fifo open.
+	redis_restart 5>&-
+	tail -n +76 in >&5
+	exec 5>&-
 	kc_wait 60
 	assert_equal "$KSTATUS" 0 "exit status; stderr: $kstderr"
 	assert_equal "$(redis_counters)" "$(cat want)"
@@ -87,15 +100,27 @@ load redis
 
 @test "SIGSTOP of the server for longer than --timeout-ms, then SIGCONT: no double counts" {
 	RESTART_AFTER=1
-	gen_lambda 100 40 > in
+	gen_lambda 3 40 > in
 	expect_counts in > want
-	slow_lines 0.01 in | kc_bg -r "$REDIS_URL" --timeout-ms 300 --retries 10 \
-		"${KC_KEYS[@]}" &
+	sed -n 1p in > first
+	expect_counts first > want_first
+	mkfifo fifo
+	kc_bg -r "$REDIS_URL" --timeout-ms 300 --retries 10 "${KC_KEYS[@]}" < fifo &
 	KPID=$!
-	wait_for 20 has_counters
+	exec 5> fifo
+	sed -n 1p in >&5
+	wait_for 20 counters_are want_first
+	# The second event (one batch) goes to a stopped server: it waits in the socket while
+	# kincount times out and connects again; only then the server goes on and finds the
+	# batch twice, once on the old connection and once retried under the same token.
 	kill -STOP "$(redis_pid)"
-	sleep 1.5
+	old=$(sockets_of "$KPID")
+	[ -n "${old// /}" ] || fail "kincount has no socket"
+	sed -n 2p in >&5
+	wait_for 20 sockets_changed "$KPID" "$old"
 	kill -CONT "$(redis_pid)"
+	sed -n 3p in >&5
+	exec 5>&-
 	kc_wait 60
 	assert_equal "$KSTATUS" 0 "exit status; stderr: $kstderr"
 	assert_equal "$(redis_counters)" "$(cat want)"
@@ -105,12 +130,17 @@ load redis
 	RESTART_AFTER=1
 	gen_lambda 100 40 > in
 	expect_counts in > want
-	slow_lines 0.01 in | kc_bg -r "$REDIS_URL" --checkpoint --timeout-ms 300 --retries 1 \
-		"${KC_KEYS[@]}" &
+	mkfifo fifo
+	kc_bg -r "$REDIS_URL" --checkpoint --timeout-ms 300 --retries 1 "${KC_KEYS[@]}" < fifo &
 	KPID=$!
+	exec 5> fifo
+	head -n 1 in >&5
 	wait_for 20 has_checkpoint
+	# One batch applied; the rest goes to a stopped server.
 	kill -STOP "$(redis_pid)"
+	tail -n +2 in >&5 &
 	kc_wait 20
+	exec 5>&-
 	kill -CONT "$(redis_pid)"
 	assert_equal "$KSTATUS" 3 "exit status; stderr: $kstderr"
 	stderr=$kstderr
@@ -126,10 +156,16 @@ load redis
 @test "CLIENT PAUSE 2000 WRITE with --timeout-ms 300: the run finishes exact" {
 	gen_lambda 100 40 > in
 	expect_counts in > want
-	slow_lines 0.01 in | kc_bg -r "$REDIS_URL" --timeout-ms 300 "${KC_KEYS[@]}" &
+	mkfifo fifo
+	kc_bg -r "$REDIS_URL" --timeout-ms 300 "${KC_KEYS[@]}" < fifo &
 	KPID=$!
+	exec 5> fifo
+	head -n 1 in >&5
 	wait_for 20 has_counters
+	# The rest goes to a server that holds every write for 2 s.
 	[ "$(rcli client pause 2000 write)" = OK ]
+	tail -n +2 in >&5
+	exec 5>&-
 	kc_wait 60
 	assert_equal "$KSTATUS" 0 "exit status; stderr: $kstderr"
 	assert_equal "$(redis_counters)" "$(cat want)"
@@ -153,19 +189,29 @@ load redis
 
 @test "server killed during a large pipeline: exit 3, never death by SIGPIPE (141)" {
 	RESTART_AFTER=1
-	# 400000 distinct keys in batches of 100000: each batch is megabytes on the socket.
-	awk 'BEGIN { for (i = 0; i < 400000; i++) printf "{\"page\":\"p\",\"n\":%d}\n", i }' > big
-	for round in 1 2; do
-		kc_bg -r "$REDIS_URL" -f json --batch 100000 --retries 1 --timeout-ms 300 \
-			-k 'kc:{n}' < big &
-		KPID=$!
-		wait_for 30 has_counters
-		redis_kill9
-		kc_wait 30
-		[ "$KSTATUS" -ne 141 ] || fail "round $round: kincount was killed by SIGPIPE"
-		assert_equal "$KSTATUS" 3 "round $round exit status; stderr: $kstderr"
-		redis_restart --fresh
-	done
+	# 200000 distinct keys in one batch: megabytes for the socket, far more than its buffer.
+	awk 'BEGIN { for (i = 0; i < 200000; i++) printf "{\"page\":\"p\",\"n\":%d}\n", i }' > big
+	mkfifo fifo
+	[ "$(rcli script flush)" = OK ]
+	kc_bg -r "$REDIS_URL" -f json --batch 200000 --flush-ms 60000 --retries 1 \
+		--timeout-ms 60000 -k 'kc:{n}' < fifo &
+	KPID=$!
+	exec 5> fifo
+	# Connected, script loaded, waiting for input: now the server stops reading.
+	wait_for 20 script_cached
+	wait_for 20 in_syscall "$KPID" poll read
+	kill -STOP "$(redis_pid)"
+	cat big >&5
+	exec 5>&-
+	# The batch goes to a server that reads nothing: kincount blocks in write(2), with the
+	# socket buffer full. Only then the server dies under it.
+	wait_for 30 in_syscall "$KPID" write sendto
+	redis_kill9
+	kc_wait 30
+	[ "$KSTATUS" -ne 141 ] || fail "kincount was killed by SIGPIPE"
+	assert_equal "$KSTATUS" 3 "exit status; stderr: $kstderr"
+	stderr=$kstderr
+	stderr_has_re '^kincount: redis: batch 1 not applied after 1 retr(y|ies): .+ \(0 batches applied\)$'
 }
 
 # --- between batches -------------------------------------------------------------------------
@@ -177,13 +223,19 @@ load redis
 	expect_counts a > want_a
 	expect_counts a b > want_ab
 	expect_counts a b c > want_abc
-	{ cat a; sleep 1.5; cat b; sleep 1.5; cat c; } 3>&- |
-		kc_bg -r "$REDIS_URL" -f json --flush-ms 200 "${KC_KEYS[@]}" &
+	mkfifo fifo
+	kc_bg -r "$REDIS_URL" -f json --flush-ms 200 "${KC_KEYS[@]}" < fifo &
 	KPID=$!
+	exec 5> fifo
+	cat a >&5
 	wait_for 10 counters_are want_a
 	[ "$(rcli script flush)" = OK ]
+	cat b >&5
 	wait_for 10 counters_are want_ab
-	redis_restart
+	# Not 5: the server must not hold the fifo open.
+	redis_restart 5>&-
+	cat c >&5
+	exec 5>&-
 	kc_wait 20
 	assert_equal "$KSTATUS" 0 "exit status; stderr: $kstderr"
 	assert_equal "$(redis_counters)" "$(cat want_abc)"

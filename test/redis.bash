@@ -173,6 +173,11 @@ wait_for() {
 	fail "timed out after $limit s waiting for: $*"
 }
 
+# script_cached: true once the server holds a script (after SCRIPT FLUSH: kincount's).
+script_cached() {
+	rcli info memory | grep -q '^number_of_cached_scripts:1'
+}
+
 # has_counters: true once any counter is in Redis.
 has_counters() {
 	[ -n "$(rcli --scan --pattern 'kc:*' | head -n 1)" ]

@@ -1181,7 +1181,7 @@ on_close(struct jp *jp)
 			json_record_begin(jp);
 			if (d->stop)
 				break;
-			if (end - d->doc_start > d->o.max_record) {
+			if (trimmed(&d->in, d->doc_start, end).n > d->o.max_record) {
 				reject_record(d, R_TOO_LARGE, "record too large",
 				    trimmed(&d->in, d->doc_start, end));
 				break;
@@ -1196,7 +1196,7 @@ on_close(struct jp *jp)
 			if (jp->failed)
 				reject_record(d, R_NOT_OBJECT, "payload is not a JSON object",
 				    trimmed(&d->in, d->doc_start, end));
-			else if (end - d->doc_start > d->o.max_record)
+			else if (trimmed(&d->in, d->doc_start, end).n > d->o.max_record)
 				reject_record(d, R_TOO_LARGE, "record too large",
 				    trimmed(&d->in, d->doc_start, end));
 			else
@@ -1440,8 +1440,9 @@ decode_new(const struct decode_opts *o, const struct matcher *payload,
 	default:
 		break;
 	}
-	/* A json document is one record; an envelope holds many. */
-	d->doc_cap = o->format == FMT_JSON ? o->max_record :
+	/* A json document is one record (checked exactly when it ends; blanks before it may
+	 * be kept with it while it streams in); an envelope holds many. */
+	d->doc_cap = o->format == FMT_JSON ? o->max_record + LINE_SLACK :
 	    o->max_record * 2 > DOC_CAP_MIN ? o->max_record * 2 : DOC_CAP_MIN;
 	/* A base64 line: the largest record's base64, and a few blanks around it. */
 	d->line_cap = o->max_record / 3 * 4 + 4 + LINE_SLACK;

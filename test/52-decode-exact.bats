@@ -313,3 +313,16 @@ sys.stdout.write("{\"a\":\"\\\\n" + "x" * 60000000 + "\"}\n")' > in
 	run -0 python3 "$BATS_TEST_DIRNAME/mixcheck.py" "$KINCOUNT" 7 1000
 	assert_output 1000
 }
+
+@test "a record rejected whole is one rejection, whatever its events were found to lack first" {
+	# The first event has an object where the key wants a value; then the payload turns
+	# out not to be JSON events at all: one rejected record, one dead letter.
+	printf '%s\n' "$(b64 '{"a":{}}
+"str"')" "$(b64 '{"a":"ok"}')" > in
+	run -1 --separate-stderr "$KINCOUNT" -f base64 -k '{a}' --dead-letter dl in
+	assert_output 'ok'
+	assert_equal "$stderr" "$(printf '%s\n' 'kincount: in:1: record 1: payload is not a JSON object' \
+		'kincount: 1 rejected (not an object: 1)')"
+	run -0 jq -r .reason dl
+	assert_output 'payload is not a JSON object'
+}

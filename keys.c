@@ -128,18 +128,6 @@ tmpl_free(struct tmpl_set *s)
 	free(s);
 }
 
-static char *
-dup_n(const char *p, size_t n)
-{
-	char *r;
-
-	if ((r = malloc(n + 1)) == NULL)
-		return NULL;
-	memcpy(r, p, n);
-	r[n] = '\0';
-	return r;
-}
-
 static struct part *part_new(struct tmpl *, int);
 
 /* A byte of a template for a message: 'c' when printable ASCII, else its value, so that no
@@ -266,7 +254,7 @@ flush_literal(struct tmpl *t, struct buf *lit)
 
 	if (lit->len == 0)
 		return 0;
-	if ((p = part_new(t, P_LIT)) == NULL || (p->text = dup_n(lit->p, lit->len)) == NULL)
+	if ((p = part_new(t, P_LIT)) == NULL || (p->text = strndup(lit->p, lit->len)) == NULL)
 		return -1;
 	p->len = lit->len;
 	for (size_t i = 0; i < lit->len; i++)
@@ -348,7 +336,7 @@ placeholder(struct tmpl_set *s, struct tmpl *t, const char *str, size_t n, size_
 			return -1;
 		}
 		if ((p = part_new(t, P_SLOT)) == NULL ||
-		    (p->path = dup_n(str + j, used)) == NULL)
+		    (p->path = strndup(str + j, used)) == NULL)
 			goto oom;
 		p->node = node;
 		j += used;
@@ -374,7 +362,7 @@ placeholder(struct tmpl_set *s, struct tmpl *t, const char *str, size_t n, size_
 			}
 		p->has_default = 1;
 		p->len = (size_t)(close - str) - j;
-		if ((p->text = dup_n(str + j, p->len)) == NULL)
+		if ((p->text = strndup(str + j, p->len)) == NULL)
 			goto oom;
 		j = (size_t)(close - str);
 	}
@@ -481,7 +469,7 @@ tmpl_add_where(struct tmpl_set *s, const char *str, size_t *col, struct kc_err *
 	c = &s->c[s->nc++];
 	memset(c, 0, sizeof(*c));
 	c->node = node;
-	if ((c->path = dup_n(str, used)) == NULL) {
+	if ((c->path = strndup(str, used)) == NULL) {
 		*col = 1;
 		kc_errf(err, "out of memory");
 		return -1;
@@ -501,7 +489,7 @@ tmpl_add_where(struct tmpl_set *s, const char *str, size_t *col, struct kc_err *
 	}
 	if (c->op != C_PRESENT) {
 		c->len = n - used;
-		if ((c->text = dup_n(str + used, c->len)) == NULL) {
+		if ((c->text = strndup(str + used, c->len)) == NULL) {
 			*col = 1;
 			kc_errf(err, "out of memory");
 			return -1;
@@ -526,7 +514,7 @@ tmpl_set_time_field(struct tmpl_set *s, const char *str, size_t *col, struct kc_
 		return -1;
 	}
 	free(s->time_path);
-	if ((s->time_path = dup_n(str, n)) == NULL) {
+	if ((s->time_path = strndup(str, n)) == NULL) {
 		*col = 1;
 		kc_errf(err, "out of memory");
 		return -1;

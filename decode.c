@@ -68,8 +68,6 @@ enum role {
 struct level {
 	const struct mnode	*env, *pay;	/* this container's trie nodes, or NULL */
 	const struct mnode	*kenv, *kpay;	/* nodes for the value after the last name */
-	uint64_t		 env_names;	/* mnode_names() of env and pay, or 0 */
-	uint64_t		 pay_names;
 	long			 idx;		/* next element index */
 	size_t			 start;		/* offset of the opening bracket */
 	unsigned char		 array;
@@ -909,7 +907,6 @@ env_decided(struct jp *jp)
 	jp->d->env_undecided = 0;
 	jp->lv[1].role = ROLE_NONE;
 	jp->lv[1].pay = jp->lv[2].pay = NULL;
-	jp->lv[1].pay_names = jp->lv[2].pay_names = 0;
 }
 
 /* A document of the input stream has ended. */
@@ -1051,8 +1048,6 @@ on_open(struct jp *jp, int array)
 	l = &jp->lv[++jp->depth];
 	l->env = env;
 	l->pay = pay;
-	l->env_names = env ? mnode_names(env) : 0;
-	l->pay_names = pay ? mnode_names(pay) : 0;
 	l->kenv = l->kpay = NULL;
 	l->idx = 0;
 	l->array = (unsigned char)array;
@@ -1136,11 +1131,9 @@ cb_map_key(void *ctx, const unsigned char *k, size_t n)
 	struct jp *jp = ctx;
 	struct level *l = &jp->lv[jp->depth];
 
-	uint64_t bit = mnode_name_bit((const char *)k, n);
-
-	l->kenv = l->env_names & bit ? mnode_key(l->env, (const char *)k, n) : NULL;
+	l->kenv = l->env ? mnode_key(l->env, (const char *)k, n) : NULL;
 	l->kpay = NULL;
-	if ((l->pay_names & bit) && (l->kpay = mnode_key(l->pay, (const char *)k, n)) != NULL) {
+	if (l->pay != NULL && (l->kpay = mnode_key(l->pay, (const char *)k, n)) != NULL) {
 		/* A repeated member replaces what an earlier one captured (as in jq). */
 		int lo, hi;
 		mnode_slots(l->kpay, &lo, &hi);

@@ -26,6 +26,12 @@ struct matcher {
 	int		 nslots;
 };
 
+static inline uint64_t
+mnode_name_bit(const char *k, size_t len)
+{
+	return (uint64_t)1 << (((len ? (unsigned char)k[0] : 0) * 7u + len) & 63);
+}
+
 /* Names are short: eight bytes at a time beats a call to memcmp. */
 static inline int
 name_eq(const char *a, const char *b, size_t n)
@@ -87,12 +93,6 @@ mnode_slots(const struct mnode *n, int *lo, int *hi)
 {
 	*lo = n->lo;
 	*hi = n->hi;
-}
-
-uint64_t
-mnode_names(const struct mnode *n)
-{
-	return n->names;
 }
 
 int

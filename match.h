@@ -37,24 +37,15 @@ void		 match_finish(struct matcher *);
 int		 match_nslots(const struct matcher *);
 const struct mnode *match_root(const struct matcher *);
 
-/* The child for member name k, or for element i; NULL when no registered path goes there. */
+/* The child for member name k, or for element i; NULL when no registered path goes there.
+ * Most members of a document match no path: a bit per child name (its length and first
+ * byte) says so without looking at the children. */
 const struct mnode *mnode_key(const struct mnode *, const char *k, size_t len);
 const struct mnode *mnode_index(const struct mnode *, long i);
 
 /* The value slot of a registered path, or -1; the slots of the node's subtree, [lo, hi). */
 int		 mnode_slot(const struct mnode *);
 void		 mnode_slots(const struct mnode *, int *lo, int *hi);
-/* Most members of a document match no path, and a walker can tell so without a call: a
- * node's mnode_names() has the bit mnode_name_bit() of each of its children's names (from
- * the name's length and first byte), so a name whose bit is not in it has no child. */
-uint64_t	 mnode_names(const struct mnode *);
-
-static inline uint64_t
-mnode_name_bit(const char *k, size_t len)
-{
-	return (uint64_t)1 << (((len ? (unsigned char)k[0] : 0) * 7u + len) & 63);
-}
-
 /* The caller's mark on a node (0 when none). */
 int		 mnode_tag(const struct mnode *);
 void		 mnode_set_tag(struct mnode *, int);

@@ -47,16 +47,19 @@ gr_page() {
 }
 
 @test "fuzz/regress: every fuzz target replays every saved input without a fault" {
-	local src name inputs=("$ROOT"/fuzz/regress/*) targets=0
+	local src name replay inputs=("$ROOT"/fuzz/regress/*) targets=0
 	[ -e "${inputs[0]}" ] || fail "fuzz/regress is empty"
 	for src in "$ROOT"/fuzz/fuzz_*.c; do
 		name=${src##*/fuzz_}
 		name=${name%.c}
-		[ -x "$ROOT/fuzz/replay-$name" ] ||
-			fail "fuzz/replay-$name is not built (make replays; make check builds it)"
-		run -0 --separate-stderr "$ROOT/fuzz/replay-$name" "${inputs[@]}"
-		assert_output "replayed ${#inputs[@]} inputs"
-		assert_equal "$stderr" ''
+		# Built with cc (as kincount is), and with clang-14's sanitizers.
+		for replay in "replay-$name" "clang-replay-$name"; do
+			[ -x "$ROOT/fuzz/$replay" ] ||
+				fail "fuzz/$replay is not built (make check builds it)"
+			run -0 --separate-stderr "$ROOT/fuzz/$replay" "${inputs[@]}"
+			assert_output "replayed ${#inputs[@]} inputs"
+			assert_equal "$stderr" ''
+		done
 		targets=$((targets + 1))
 	done
 	[ "$targets" -gt 0 ] || fail "no fuzz target fuzz/fuzz_*.c"

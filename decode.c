@@ -10,6 +10,7 @@
  * between reads, never while a parser holds pointers into it. */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,8 @@
 #include <yajl_parse.h>
 
 #include "decode.h"
+#include "gunzip.h"
+#include "kpl.h"
 
 #define MAX_DEPTH	1000		/* deeper documents are rejected */
 #define MIN_READ	(64 * 1024)
@@ -88,6 +91,7 @@ struct jp {
 	int			 doc_env;	/* stream: this document is an envelope */
 	jmp_buf			*oom_jmp;	/* set while YAJL parses: see ya_malloc */
 	yajl_alloc_funcs	 af;
+	const yajl_callbacks	*cbs;
 	struct level		 lv[MAX_DEPTH + 1];
 };
 
@@ -109,6 +113,23 @@ struct rec {
 	int64_t		 time;
 	size_t		 start;
 	unsigned	 shape;		/* SHAPE_* */
+};
+
+/* The CloudWatch Logs parser's state (see cw_value). */
+struct cwl {
+	int		 pass;		/* 1: the message's members; 2: its log events */
+	int		 depth;		/* containers open */
+	int		 key;		/* enum cw_key of the member whose value comes next */
+	int		 not_cwl;	/* pass 1: the message is not an object */
+	int		 events_array;	/* pass 1: logEvents is an array */
+	const char	*why;		/* pass 1: a member of the wrong type */
+	int		 in_events;	/* pass 2: inside logEvents */
+	int		 in_event;	/* pass 2: inside a log event object */
+	int		 bad_elem;	/* pass 2: inside a log event that is an array */
+	int		 ev_has_msg, ev_has_time, ev_has_id;
+	const char	*ev_why;	/* the log event's member of the wrong type */
+	int64_t		 ev_time;
+	size_t		 ev_start;
 };
 
 struct decoder {
@@ -153,6 +174,21 @@ struct decoder {
 	int			 restart;	/* read the current document again from its start */
 
 	struct jp		*top, *pay;
+
+	/* Unpacking a record's data (see record_events). */
+	struct kpl		*kpl;
+	struct gunzip		*gz;
+	struct jp		*cwp;		/* the CloudWatch Logs parser */
+	struct cwl		 cw;
+	struct buf		 sub;		/* a user record's data */
+	struct buf		 unz;		/* inflated data */
+	struct buf		 cw_msg, cw_type, cw_group, cw_stream, cw_id;
+	char			 subseq[24];
+	int			 part;		/* the next item's part number */
+	int			 rec_has_time;	/* the record's own time, for each item */
+	int64_t			 rec_time;
+	struct kc_err		 uerr;
+	struct decode_stats	 st;
 	int			 nslots;
 	struct slotval		*vals;
 	struct slot		*slots;
@@ -171,6 +207,7 @@ struct decoder {
 enum { RESYNC_NONE, RESYNC_KEEP, RESYNC_DROP };
 
 static int	jp_reset(struct jp *);
+static void	record_events(struct decoder *);
 static yajl_status jp_parse(struct jp *, const unsigned char *, size_t);
 static struct text record_data(struct decoder *, size_t);
 
@@ -640,18 +677,20 @@ event_emit(struct decoder *d, const struct buf *text, size_t from, size_t to)
 
 /* ---- payloads -------------------------------------------------------------------------- */
 
-/* Parse d->payload as the events of the current record.  Returns 0 when it was read whole,
- * else the reason to reject the record (*msg set). */
+/* Parse b as the events of the current record (a newline is written after its bytes, where
+ * it has room for one).  Returns 0 when it was read whole, else the reason to reject the
+ * record (*msg set). */
 static int
-payload_parse(struct decoder *d, const char **msg)
+parse_events(struct decoder *d, struct buf *b, const char **msg)
 {
 	struct jp *jp = d->pay;
 	yajl_status st;
 
 	jp->values = jp->failed = jp->too_deep = 0;
-	jp->text = &d->payload;
+	jp->text = b;
 	jp->off0 = 0;
-	st = jp_parse(jp, (const unsigned char *)d->payload.p, d->payload.len + 1);
+	b->p[b->len] = '\n';
+	st = jp_parse(jp, (const unsigned char *)b->p, b->len + 1);
 	if (d->oom) {
 		/* The run stops (decode_feed returns -1); the record is kept as a dead letter. */
 		jp_reset(jp);
@@ -697,23 +736,19 @@ static void
 record_finish(struct decoder *d, size_t end)
 {
 	struct rec *r = &d->rec;
-	const char *msg;
-	int why;
 
 	meta_from_rec(d);
 	d->item = r->start;
 	d->cur_env = 1;
 	d->rec_end = end;
+	if (r->data == DATA_OK) {
+		record_events(d);
+		return;
+	}
 	record_begin(d);
 	if (d->stop)
 		return;
 	switch (r->data) {
-	case DATA_OK:
-		if ((why = payload_parse(d, &msg)) != 0)
-			reject_record(d, why, msg, record_data(d, end));
-		else if (!d->stop)
-			record_end(d, NULL);
-		break;
 	case DATA_NONE:
 		reject_record(d, R_RECORD, "record has no data", record_data(d, end));
 		break;
@@ -1298,14 +1333,14 @@ jp_reset(struct jp *jp)
 		yajl_free(jp->h);
 	jp->depth = 0;
 	jp->doc_env = 0;
-	if ((jp->h = yajl_alloc(&callbacks, &jp->af, jp)) == NULL)
+	if ((jp->h = yajl_alloc(jp->cbs, &jp->af, jp)) == NULL)
 		return -1;
 	yajl_config(jp->h, yajl_allow_multiple_values, 1);
 	return 0;
 }
 
 static struct jp *
-jp_new(struct decoder *d, int stream)
+jp_new(struct decoder *d, int stream, const yajl_callbacks *cbs)
 {
 	struct jp *jp;
 
@@ -1313,6 +1348,7 @@ jp_new(struct decoder *d, int stream)
 		return NULL;
 	jp->d = d;
 	jp->stream = stream;
+	jp->cbs = cbs;
 	jp->af = (yajl_alloc_funcs){ ya_malloc, ya_realloc, ya_free, jp };
 	if (jp_reset(jp) == -1) {
 		free(jp);
@@ -1329,6 +1365,454 @@ jp_free(struct jp *jp)
 	if (jp->h != NULL)
 		yajl_free(jp->h);
 	free(jp);
+}
+
+/* ---- unpacking: KPL aggregates, gzip, CloudWatch Logs -------------------------------------- */
+
+/* One item of the current record begins: to the run, a record (part > 0: of the same
+ * Kinesis record).  Returns 0 when the run asked to stop. */
+static int
+item_begin(struct decoder *d)
+{
+	d->meta.part = d->part++;
+	record_begin(d);
+	return !d->stop;
+}
+
+/* What a rejection of an item reports: its own bytes, or (raw NULL) the whole record's
+ * data as it came. */
+static struct text
+item_data(struct decoder *d, const struct text *raw)
+{
+	return raw != NULL ? *raw : decode_record_data(d);
+}
+
+static void
+item_reject(struct decoder *d, enum kc_reason why, const char *msg, const struct text *raw)
+{
+	if (item_begin(d))
+		reject_record(d, why, msg, item_data(d, raw));
+}
+
+/* An item whose bytes are JSON events: b has room for a newline after them. */
+static void
+item_events(struct decoder *d, struct buf *b, const struct text *raw)
+{
+	const char *msg;
+	int why;
+
+	if (!item_begin(d))
+		return;
+	if ((why = parse_events(d, b, &msg)) != 0)
+		reject_record(d, why, msg, item_data(d, raw));
+	else if (!d->stop)
+		record_end(d, NULL);
+}
+
+/* An item's metadata starts from its record's: a log event of an earlier user record
+ * leaves nothing behind. */
+static void
+item_meta_reset(struct decoder *d)
+{
+	d->meta.has_time = d->rec_has_time;
+	d->meta.time = d->rec_time;
+	d->meta.log_group.n = d->meta.log_stream.n = d->meta.log_event_id.n = 0;
+}
+
+/* ---- CloudWatch Logs: a gzipped JSON message whose log events are the payloads ---- */
+
+enum cw_key { CW_NONE, CW_TYPE, CW_GROUP, CW_STREAM, CW_EVENTS, CW_ID, CW_TS, CW_MSG };
+
+static int
+cw_key_of(int depth, const char *k, size_t n)
+{
+	static const struct { int depth; const char *name; int key; } keys[] = {
+		{ 1, "messageType", CW_TYPE }, { 1, "logGroup", CW_GROUP },
+		{ 1, "logStream", CW_STREAM }, { 1, "logEvents", CW_EVENTS },
+		{ 3, "id", CW_ID }, { 3, "timestamp", CW_TS }, { 3, "message", CW_MSG },
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].depth == depth && strlen(keys[i].name) == n &&
+		    memcmp(keys[i].name, k, n) == 0)
+			return keys[i].key;
+	return CW_NONE;
+}
+
+static void
+cw_copy(struct decoder *d, struct buf *b, const char *p, size_t n)
+{
+	b->len = 0;
+	if (buf_add(b, p, n) == -1)
+		nomem(d);
+}
+
+/* A value at depth 1 (a member of the message) or 3 (a member of a log event); type is a
+ * SLOT_* type.  Pass 1 reads the message's members, pass 2 its log events. */
+static void
+cw_value(struct decoder *d, int type, const char *p, size_t n)
+{
+	struct cwl *c = &d->cw;
+	int depth = c->depth, key = c->key;
+
+	c->key = CW_NONE;
+	if (depth == 2 && c->in_events && c->pass == 2) {
+		/* An element of logEvents that is not an object: a log event rejected. */
+		d->st.log_events++;
+		item_meta_reset(d);
+		d->scratch.len = 0;
+		buf_add(&d->scratch, p, n);
+		struct text raw = text_of(&d->scratch);
+		item_reject(d, R_LOGS, "log event is not an object", &raw);
+		return;
+	}
+	if (depth == 1 && c->pass == 1) {
+		switch (key) {
+		case CW_TYPE:
+			if (type == SLOT_STRING)
+				cw_copy(d, &d->cw_type, p, n);
+			break;
+		case CW_GROUP:
+		case CW_STREAM:
+			if (type == SLOT_STRING)
+				cw_copy(d, key == CW_GROUP ? &d->cw_group : &d->cw_stream, p, n);
+			else if (type != SLOT_NULL && c->why == NULL)
+				c->why = key == CW_GROUP ? "logGroup is not a string" :
+				    "logStream is not a string";
+			break;
+		case CW_EVENTS:
+			if (c->why == NULL)
+				c->why = "logEvents is not an array";
+			break;
+		default:
+			break;
+		}
+		return;
+	}
+	if (depth == 3 && c->in_event && c->pass == 2) {
+		switch (key) {
+		case CW_ID:
+			if (type == SLOT_STRING)
+				cw_copy(d, &d->cw_id, p, n);
+			else if (c->ev_why == NULL)
+				c->ev_why = "log event id is not a string";
+			break;
+		case CW_TS:
+			if (type != SLOT_NUMBER ||
+			    epoch_number(p, n, 1000, &c->ev_time) == -1) {
+				if (c->ev_why == NULL)
+					c->ev_why = "log event timestamp is not a time";
+			} else {
+				c->ev_has_time = 1;
+			}
+			break;
+		case CW_MSG:
+			if (type == SLOT_STRING) {
+				cw_copy(d, &d->cw_msg, p, n);
+				c->ev_has_msg = 1;
+			} else if (c->ev_why == NULL) {
+				c->ev_why = "log event message is not a string";
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* The log event that just closed: its message is one item's payload. */
+static void
+cw_event(struct decoder *d, size_t start, size_t end)
+{
+	struct cwl *c = &d->cw;
+	struct text raw;
+
+	d->st.log_events++;
+	item_meta_reset(d);
+	d->meta.log_group = text_of(&d->cw_group);
+	d->meta.log_stream = text_of(&d->cw_stream);
+	if (c->ev_has_id)
+		d->meta.log_event_id = text_of(&d->cw_id);
+	if (c->ev_has_time) {
+		d->meta.has_time = 1;
+		d->meta.time = c->ev_time;
+	}
+	if (c->ev_why != NULL || !c->ev_has_msg) {
+		raw = trimmed(&d->unz, start, end);
+		item_reject(d, R_LOGS, c->ev_why ? c->ev_why : "log event has no message", &raw);
+		return;
+	}
+	raw = text_of(&d->cw_msg);
+	if (buf_reserve(&d->cw_msg, 1) == -1) {
+		nomem(d);
+		return;
+	}
+	item_events(d, &d->cw_msg, &raw);
+}
+
+static int
+cw_scalar(struct jp *jp, int type, const char *p, size_t n)
+{
+	cw_value(jp->d, type, p, n);
+	return !jp->d->stop;
+}
+
+static int
+cw_null(void *ctx)
+{
+	return cw_scalar(ctx, SLOT_NULL, "", 0);
+}
+
+static int
+cw_boolean(void *ctx, int v)
+{
+	return cw_scalar(ctx, SLOT_BOOL, v ? "true" : "false", v ? 4 : 5);
+}
+
+static int
+cw_number(void *ctx, const char *s, size_t n)
+{
+	return cw_scalar(ctx, SLOT_NUMBER, s, n);
+}
+
+static int
+cw_string(void *ctx, const unsigned char *s, size_t n)
+{
+	return cw_scalar(ctx, SLOT_STRING, (const char *)s, n);
+}
+
+static int
+cw_open(void *ctx, int array)
+{
+	struct jp *jp = ctx;
+	struct decoder *d = jp->d;
+	struct cwl *c = &d->cw;
+	int key = c->key;
+
+	if (c->depth == 0 && array)
+		c->not_cwl = 1;		/* not an object: not a CloudWatch Logs message */
+	if (c->depth == 1 && key == CW_EVENTS && array) {
+		c->events_array = 1;
+		c->in_events = c->pass == 2;
+	} else if (c->depth == 2 && c->in_events) {
+		if (array) {
+			/* A log event that is not an object: its rejection, at its end. */
+			c->ev_start = jp_off(jp) - 1;
+			c->bad_elem = 1;
+		} else {
+			c->in_event = 1;
+			c->ev_has_msg = c->ev_has_time = c->ev_has_id = 0;
+			c->ev_why = NULL;
+			c->ev_start = jp_off(jp) - 1;
+		}
+	} else if (key != CW_NONE) {
+		/* A member that should be a scalar holds an object or array. */
+		cw_value(d, array ? SLOT_ARRAY : SLOT_OBJECT, "", 0);
+	}
+	c->key = CW_NONE;
+	if (++c->depth > MAX_DEPTH) {
+		jp->too_deep = 1;
+		return 0;
+	}
+	return 1;
+}
+
+static int
+cw_start_map(void *ctx)
+{
+	return cw_open(ctx, 0);
+}
+
+static int
+cw_start_array(void *ctx)
+{
+	return cw_open(ctx, 1);
+}
+
+static int
+cw_map_key(void *ctx, const unsigned char *k, size_t n)
+{
+	struct jp *jp = ctx;
+	struct cwl *c = &jp->d->cw;
+
+	c->key = c->depth == 1 || (c->depth == 3 && c->in_event) ?
+	    cw_key_of(c->depth, (const char *)k, n) : CW_NONE;
+	if (c->key == CW_ID)
+		c->ev_has_id = 1;
+	return 1;
+}
+
+static int
+cw_end(void *ctx)
+{
+	struct jp *jp = ctx;
+	struct decoder *d = jp->d;
+	struct cwl *c = &d->cw;
+
+	c->depth--;
+	c->key = CW_NONE;
+	if (c->depth == 2 && c->in_events && (c->in_event || c->bad_elem)) {
+		size_t end = jp_off(jp);
+		if (c->bad_elem) {
+			struct text raw = trimmed(&d->unz, c->ev_start, end);
+			d->st.log_events++;
+			item_meta_reset(d);
+			item_reject(d, R_LOGS, "log event is not an object", &raw);
+		} else {
+			cw_event(d, c->ev_start, end);
+		}
+		c->in_event = c->bad_elem = 0;
+	} else if (c->depth == 1 && c->in_events) {
+		c->in_events = 0;
+	}
+	return !d->stop;
+}
+
+static const yajl_callbacks cw_callbacks = {
+	cw_null, cw_boolean, NULL, NULL, cw_number, cw_string,
+	cw_start_map, cw_map_key, cw_end, cw_start_array, cw_end
+};
+
+/* One pass of the CloudWatch Logs parser over d->unz (followed by a newline).  Returns 0
+ * when it was read whole. */
+static int
+cw_pass(struct decoder *d, int pass)
+{
+	struct jp *jp = d->cwp;
+	struct cwl *c = &d->cw;
+	yajl_status st;
+
+	memset(c, 0, sizeof(*c));
+	c->pass = pass;
+	if (jp_reset(jp) == -1) {
+		nomem(d);
+		return -1;
+	}
+	jp->text = &d->unz;
+	jp->off0 = 0;
+	st = jp_parse(jp, (const unsigned char *)d->unz.p, d->unz.len + 1);
+	return st == yajl_status_ok && c->depth == 0 ? 0 : -1;
+}
+
+/* Inflated data that is a CloudWatch Logs subscription message: a data message gives one
+ * item per log event, a control message none (it is counted).  Returns 1 when it was one,
+ * 0 when the data is something else (to be read as a payload). */
+static int
+cwl_events(struct decoder *d, const struct text *raw)
+{
+	int before;
+
+	d->cw_type.len = d->cw_group.len = d->cw_stream.len = 0;
+	/* Pass 1: is it an object with a messageType, and are its members of the right
+	 * types?  Whatever fails here is not a CloudWatch Logs message. */
+	if (cw_pass(d, 1) == -1 || d->cw.not_cwl || d->cw_type.len == 0)
+		return d->oom;
+	if (d->cw_type.len == 15 && memcmp(d->cw_type.p, "CONTROL_MESSAGE", 15) == 0) {
+		d->st.control++;
+		/* The record is read (a checkpoint moves past it), with no events. */
+		if (item_begin(d))
+			record_end(d, NULL);
+		return 1;
+	}
+	if (d->cw_type.len != 12 || memcmp(d->cw_type.p, "DATA_MESSAGE", 12) != 0)
+		return 0;
+	if (d->cw.why != NULL || !d->cw.events_array) {
+		const char *why = d->cw.why ? d->cw.why : "no logEvents array";
+		d->scratch.len = 0;
+		buf_add(&d->scratch, "bad CloudWatch Logs message: ", 29);
+		buf_add(&d->scratch, why, strlen(why));
+		buf_addc(&d->scratch, '\0');
+		item_reject(d, R_LOGS, d->scratch.p, raw);
+		return 1;
+	}
+	/* Pass 2: the log events, in order. */
+	before = d->part;
+	if (cw_pass(d, 2) == -1 && !d->stop) {
+		/* Pass 1 read it whole: only memory can fail now. */
+		nomem(d);
+	}
+	/* A data message with no log events is still a record read. */
+	if (d->part == before && !d->stop && item_begin(d))
+		record_end(d, NULL);
+	return 1;
+}
+
+/* Bytes after KPL: gunzipped when they are gzip (then a CloudWatch Logs message gives its
+ * log events), else JSON events.  raw: what a rejection reports (NULL: the whole record). */
+static void
+unpacked_events(struct decoder *d, struct buf *b, const struct text *raw)
+{
+	int rc;
+
+	if (!gunzip_is_gzip(b->p, b->len)) {
+		item_events(d, b, raw);
+		return;
+	}
+	rc = gunzip_inflate(d->gz, b->p, b->len, d->o.max_record, &d->unz, &d->uerr);
+	if (rc == -2) {
+		item_reject(d, R_TOO_LARGE, "record too large (out of memory)", raw);
+		nomem(d);
+		return;
+	}
+	if (rc == -1) {
+		item_reject(d, strncmp(d->uerr.msg, "gzip data larger", 16) == 0 ? R_TOO_LARGE :
+		    R_GZIP, d->uerr.msg, raw);
+		return;
+	}
+	if (cwl_events(d, raw) || d->stop)
+		return;
+	item_events(d, &d->unz, raw);
+}
+
+/* The events of a record whose base64-decoded data is in d->payload: a KPL aggregate is
+ * checked whole, then each of its user records is an item; anything else is one. */
+static void
+record_events(struct decoder *d)
+{
+	struct kpl_record sr;
+	long n;
+
+	d->part = 0;
+	d->rec_has_time = d->meta.has_time;
+	d->rec_time = d->meta.time;
+	if (!kpl_is_aggregate(d->payload.p, d->payload.len)) {
+		unpacked_events(d, &d->payload, NULL);
+		return;
+	}
+	if ((n = kpl_open(d->kpl, d->payload.p, d->payload.len, &d->uerr)) < 0) {
+		if (n == -2) {
+			item_reject(d, R_TOO_LARGE, "record too large (out of memory)", NULL);
+			nomem(d);
+		} else {
+			item_reject(d, R_KPL, d->uerr.msg, NULL);
+		}
+		return;
+	}
+	d->st.aggregates++;
+	while (!d->stop && kpl_next(d->kpl, &sr) == 1) {
+		struct text raw = sr.data;
+		d->st.subrecords++;
+		item_meta_reset(d);
+		snprintf(d->subseq, sizeof(d->subseq), "%zu", sr.index);
+		d->meta.subseq = (struct text){ d->subseq, strlen(d->subseq) };
+		d->meta.pk = sr.pk;
+		d->meta.ehk = sr.has_ehk ? sr.ehk : (struct text){ "", 0 };
+		d->sub.len = 0;
+		if (buf_reserve(&d->sub, sr.data.n + 1) == -1) {
+			nomem(d);
+			return;
+		}
+		if (sr.data.n > 0)
+			memcpy(d->sub.p, sr.data.p, sr.data.n);
+		d->sub.len = sr.data.n;
+		unpacked_events(d, &d->sub, &raw);
+	}
+}
+
+void
+decode_stats(const struct decoder *d, struct decode_stats *st)
+{
+	*st = d->st;
 }
 
 /* ---- the envelope trie ------------------------------------------------------------------- */
@@ -1444,7 +1928,10 @@ decode_new(const struct decode_opts *o, const struct matcher *payload,
 		goto fail;
 	if ((d->vals = calloc((size_t)d->nslots + 1, sizeof(*d->vals))) == NULL ||
 	    (d->slots = calloc((size_t)d->nslots + 1, sizeof(*d->slots))) == NULL ||
-	    (d->top = jp_new(d, 1)) == NULL || (d->pay = jp_new(d, 0)) == NULL ||
+	    (d->top = jp_new(d, 1, &callbacks)) == NULL ||
+	    (d->pay = jp_new(d, 0, &callbacks)) == NULL ||
+	    (d->cwp = jp_new(d, 0, &cw_callbacks)) == NULL ||
+	    (d->kpl = kpl_new()) == NULL || (d->gz = gunzip_new()) == NULL ||
 	    buf_reserve(&d->in, FIRST_READ) == -1)
 		goto fail;
 	return d;
@@ -1463,6 +1950,16 @@ decode_free(struct decoder *d)
 	r = &d->rec;
 	jp_free(d->top);
 	jp_free(d->pay);
+	jp_free(d->cwp);
+	kpl_free(d->kpl);
+	gunzip_free(d->gz);
+	buf_free(&d->sub);
+	buf_free(&d->unz);
+	buf_free(&d->cw_msg);
+	buf_free(&d->cw_type);
+	buf_free(&d->cw_group);
+	buf_free(&d->cw_stream);
+	buf_free(&d->cw_id);
 	match_free(d->em);
 	free(d->vals);
 	free(d->slots);
@@ -1536,26 +2033,24 @@ decode_space(struct decoder *d, size_t *avail)
 static void
 line_record(struct decoder *d, struct text line, int too_long)
 {
-	const char *msg;
-	int st, why;
+	int st;
 
 	meta_clear(d);
 	d->item = (size_t)(line.p - d->in.p);
 	d->cur_env = 0;
 	d->cur_raw = line;
-	record_begin(d);
-	if (d->stop)
-		return;
 	st = too_long ? DATA_LARGE : decode_data(d, line.p, line.n);
 	if (st == DATA_OK) {
-		if ((why = payload_parse(d, &msg)) != 0)
-			reject_record(d, why, msg, line);
-		else if (!d->stop)
-			record_end(d, NULL);
-	} else if (st == DATA_BASE64)
-		reject_record(d, R_BASE64, "invalid base64", line);
-	else
-		reject_record(d, R_TOO_LARGE, "record too large", line);
+		record_events(d);
+	} else {
+		record_begin(d);
+		if (d->stop)
+			return;
+		if (st == DATA_BASE64)
+			reject_record(d, R_BASE64, "invalid base64", line);
+		else
+			reject_record(d, R_TOO_LARGE, "record too large", line);
+	}
 	if (!d->stop)
 		doc_end(d, NULL, 0);
 }

@@ -34,6 +34,10 @@ struct recmeta {
 	int		 has_time;	/* arrival (or log event) time known */
 	int64_t		 time;		/* epoch seconds */
 	int64_t		 read_time;	/* clock when the record was read */
+	/* 0 for a Kinesis record's first (or only) item; 1, 2, ... for the next user records
+	 * of a KPL aggregate or log events of a CloudWatch Logs message, which share its
+	 * sequence number: what holds for part 0 (a duplicate, say) holds for them all. */
+	int		 part;
 };
 
 struct event {
@@ -78,6 +82,14 @@ struct decode_opts {
 
 struct decoder;
 
+/* What unpacking found, for the statistics. */
+struct decode_stats {
+	uint64_t	 aggregates;	/* KPL aggregates read whole */
+	uint64_t	 subrecords;	/* user records in them */
+	uint64_t	 log_events;	/* log events of CloudWatch Logs data messages */
+	uint64_t	 control;	/* CloudWatch Logs control messages (skipped) */
+};
+
 /* payload is the matcher of the paths the templates use (finished); borrowed for the
  * decoder's life.  Returns NULL when memory is exhausted. */
 struct decoder	*decode_new(const struct decode_opts *, const struct matcher *payload,
@@ -96,8 +108,9 @@ int		 decode_end(struct decoder *);
 void		 decode_stop(struct decoder *);
 /* During a callback: the 1-based line where the current record (or document) starts. */
 long		 decode_line(struct decoder *);
-/* During a record's callbacks: its data as it came (base64 text, or the raw line or JSON
- * document).  Borrowed until the next call. */
+/* During a record's callbacks: the Kinesis record's data as it came (base64 text, or the
+ * raw line or JSON document), whichever part is being read.  Borrowed until the next call. */
 struct text	 decode_record_data(struct decoder *);
+void		 decode_stats(const struct decoder *, struct decode_stats *);
 
 #endif

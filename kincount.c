@@ -97,6 +97,7 @@ struct run {
 	/* the record being read */
 	int			 in_record;
 	int			 skip_record;	/* applied before (--checkpoint) */
+	int			 skip_kinesis;	/* the same, for the parts of the record */
 	long long		 recno;
 	struct sink_mark	 rec_mark;
 	unsigned long long	 rec_events, rec_keys, rec_filtered;
@@ -347,6 +348,13 @@ dead_letter(struct run *r, const char *msg, long line, long long recno,
 	    json_stringn(m->seq.p, m->seq.n) : json_null());
 	json_object_set_new(o, "partition_key", m != NULL && m->pk.n > 0 ?
 	    json_stringn(m->pk.p, m->pk.n) : json_null());
+	/* A user record of a KPL aggregate, a log event of a CloudWatch Logs message. */
+	if (m != NULL && m->subseq.n > 0)
+		json_object_set_new(o, "sub_sequence_number", json_stringn(m->subseq.p,
+		    m->subseq.n));
+	if (m != NULL && m->log_event_id.n > 0)
+		json_object_set_new(o, "log_event_id", json_stringn(m->log_event_id.p,
+		    m->log_event_id.n));
 	if (utf8_valid(data.p, data.n)) {
 		json_object_set_new(o, "data", json_stringn(data.p, data.n));
 	} else {
@@ -417,25 +425,36 @@ report(struct run *r, enum kc_reason why, const char *msg, long line, long long 
  * whole drops what its events held, so one item is one dead letter.  Held: the reason,
  * line, record number, then the message, sequence number, partition key and data, each
  * with its length. */
+enum { H_MSG, H_SEQ, H_SUBSEQ, H_PK, H_LOGID, H_DATA, H_N };
+
 struct held {
 	enum kc_reason	 why;
 	long		 line;
 	long long	 recno;
-	size_t		 n[4];		/* msg, seq, pk, data */
+	size_t		 n[H_N];		/* the lengths of the texts that follow */
 };
 
 static void
 hold(struct run *r, enum kc_reason why, const char *msg, long long recno,
     const struct recmeta *m, struct text data)
 {
-	struct held h = { why, decode_line(r->dec), recno,
-	    { strlen(msg), m ? m->seq.n : 0, m ? m->pk.n : 0, data.n } };
+	static const struct recmeta none;
+	const struct recmeta *mm = m ? m : &none;
+	struct text t[H_N] = { { msg, strlen(msg) }, mm->seq, mm->subseq, mm->pk,
+	    mm->log_event_id, data };
+	struct held h = { why, decode_line(r->dec), recno, { 0 } };
 	size_t len = r->held.len;
+	int i;
 
-	if (buf_add(&r->held, &h, sizeof(h)) == -1 || buf_add(&r->held, msg, h.n[0]) == -1 ||
-	    buf_add(&r->held, m ? m->seq.p : NULL, h.n[1]) == -1 ||
-	    buf_add(&r->held, m ? m->pk.p : NULL, h.n[2]) == -1 ||
-	    buf_add(&r->held, data.p, h.n[3]) == -1) {
+	for (i = 0; i < H_N; i++)
+		h.n[i] = t[i].n;
+	if (buf_add(&r->held, &h, sizeof(h)) == -1)
+		i = 0;
+	else
+		for (i = 0; i < H_N; i++)
+			if (buf_add(&r->held, t[i].p, t[i].n) == -1)
+				break;
+	if (i < H_N) {
 		/* No room to wait: report it now. */
 		r->held.len = len;
 		report(r, why, msg, h.line, recno, m, data);
@@ -458,20 +477,24 @@ held_report(struct run *r)
 		struct recmeta m;
 		const char *p;
 
+		struct text t[H_N];
+
 		memcpy(&h, r->held.p + off, sizeof(h));
 		p = r->held.p + off + sizeof(h);
+		for (int i = 0; i < H_N; i++) {
+			t[i] = (struct text){ p, h.n[i] };
+			p += h.n[i];
+		}
 		memset(&m, 0, sizeof(m));
+		m.seq = t[H_SEQ];
+		m.subseq = t[H_SUBSEQ];
+		m.pk = t[H_PK];
+		m.log_event_id = t[H_LOGID];
 		msg.len = 0;
-		buf_add(&msg, p, h.n[0]);
+		buf_add(&msg, t[H_MSG].p, t[H_MSG].n);
 		buf_addc(&msg, '\0');
-		p += h.n[0];
-		m.seq = (struct text){ p, h.n[1] };
-		p += h.n[1];
-		m.pk = (struct text){ p, h.n[2] };
-		p += h.n[2];
-		report(r, h.why, msg.p ? msg.p : "", h.line, h.recno, &m,
-		    (struct text){ p, h.n[3] });
-		off += sizeof(h) + h.n[0] + h.n[1] + h.n[2] + h.n[3];
+		report(r, h.why, msg.p ? msg.p : "", h.line, h.recno, &m, t[H_DATA]);
+		off = (size_t)(p - r->held.p);
 	}
 	buf_free(&msg);
 	r->held.len = 0;
@@ -711,19 +734,27 @@ on_record_begin(void *arg, const struct recmeta *m)
 {
 	struct run *r = arg;
 
-	r->records++;
-	r->doc_records++;
-	r->batch_records++;
-	r->recno = (long long)r->records;
 	r->rec_held = r->held.len;
 	r->rec_nheld = r->nheld;
 	r->in_record = 1;
 	r->doc_open = 1;
-	r->skip_record = 0;
 	r->rec_mark = sink_mark(r->sink);
 	r->rec_events = r->rec_keys = r->rec_filtered = 0;
+	/* The user records of a KPL aggregate and the log events of a CloudWatch Logs
+	 * message are parts of one Kinesis record: one record number, one checkpoint
+	 * decision for them all, so an aggregate is never split. */
+	if (m->part > 0) {
+		r->skip_record = r->skip_kinesis;
+		return;
+	}
+	r->records++;
+	r->doc_records++;
+	r->batch_records++;
+	r->recno = (long long)r->records;
+	r->skip_record = 0;
 	if (r->checkpoint)
 		checkpoint_new(r, m);
+	r->skip_kinesis = r->skip_record;
 }
 
 static void
@@ -933,19 +964,28 @@ print_stats(struct run *r)
 
 	unsigned long long batches = r->redis ? redis_batches(r->redis) : 0;
 	unsigned long long cmds = r->redis ? redis_commands(r->redis) : 0;
+	struct decode_stats u = { 0 };
 
+	if (r->dec != NULL)
+		decode_stats(r->dec, &u);
 	if (r->stats == STATS_TEXT) {
 		fprintf(stderr, "kincount: records %llu, events %llu, keys %llu, "
 		    "distinct keys %llu, rejected %llu, filtered %llu, duplicates %llu, "
+		    "aggregates %llu, sub-records %llu, log events %llu, control messages %llu, "
 		    "batches %llu, redis commands %llu, seconds %.3f, records/s %llu\n",
 		    r->records, r->events, r->keys, distinct, r->rejected, r->filtered,
-		    r->duplicates, batches, cmds, secs, rate);
+		    r->duplicates, (unsigned long long)u.aggregates,
+		    (unsigned long long)u.subrecords, (unsigned long long)u.log_events,
+		    (unsigned long long)u.control, batches, cmds, secs, rate);
 	} else if (r->stats == STATS_JSON) {
-		json_t *o = json_pack("{sIsIsIsIsIsIsIsIsIsfsI}",
+		json_t *o = json_pack("{sIsIsIsIsIsIsIsIsIsIsIsIsIsfsI}",
 		    "records", (json_int_t)r->records, "events", (json_int_t)r->events,
 		    "keys", (json_int_t)r->keys, "distinct_keys", (json_int_t)distinct,
 		    "rejected", (json_int_t)r->rejected, "filtered", (json_int_t)r->filtered,
-		    "duplicates", (json_int_t)r->duplicates, "batches", (json_int_t)batches,
+		    "duplicates", (json_int_t)r->duplicates,
+		    "aggregates", (json_int_t)u.aggregates, "sub_records", (json_int_t)u.subrecords,
+		    "log_events", (json_int_t)u.log_events,
+		    "control_messages", (json_int_t)u.control, "batches", (json_int_t)batches,
 		    "redis_commands", (json_int_t)cmds, "seconds", secs,
 		    "records_per_second", (json_int_t)rate);
 		char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;

@@ -333,6 +333,9 @@ const char *const kc_reason_name[R_NREASONS] = {
 	[R_KEY] = "bad key",
 	[R_SEQ] = "bad sequence number",
 	[R_REFUSED] = "refused by Redis",
+	[R_KPL] = "bad KPL aggregate",
+	[R_GZIP] = "broken gzip data",
+	[R_LOGS] = "bad log message",
 };
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */

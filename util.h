@@ -84,6 +84,9 @@ enum kc_reason {
 	R_KEY,			/* key has a control byte, or is too long */
 	R_SEQ,			/* bad sequence number (--checkpoint) */
 	R_REFUSED,		/* refused by Redis */
+	R_KPL,			/* bad KPL aggregate */
+	R_GZIP,			/* broken gzip data */
+	R_LOGS,			/* bad CloudWatch Logs message or log event */
 	R_NREASONS
 };
 

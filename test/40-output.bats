@@ -149,7 +149,7 @@ stats_input() {
 		esac
 	done
 	assert_equal "$n" 2
-	assert_regex "$stat" '^kincount: records 4, events 4, keys 6, distinct keys 3, rejected 1, filtered 1, duplicates 0, batches 0, redis commands 0, seconds [0-9]+\.[0-9]{3}, records/s [0-9]+$'
+	assert_regex "$stat" '^kincount: records 4, events 4, keys 6, distinct keys 3, rejected 1, filtered 1, duplicates 0, aggregates 0, sub-records 0, log events 0, control messages 0, batches 0, redis commands 0, seconds [0-9]+\.[0-9]{3}, records/s [0-9]+$'
 }
 
 @test "--stats=text is the same as -s" {
@@ -157,7 +157,7 @@ stats_input() {
 	run -1 --separate-stderr "$KINCOUNT" -q --stats=text -k '{p}' -k all -w 'p!=b' in
 	assert_output $'a\nall\na\nall\nc\nall'
 	assert_equal "${#stderr_lines[@]}" 2
-	assert_regex "$stderr" 'kincount: records 4, events 4, keys 6, distinct keys 3, rejected 1, filtered 1, duplicates 0, batches 0, redis commands 0, seconds [0-9]+\.[0-9]{3}, records/s [0-9]+'
+	assert_regex "$stderr" 'kincount: records 4, events 4, keys 6, distinct keys 3, rejected 1, filtered 1, duplicates 0, aggregates 0, sub-records 0, log events 0, control messages 0, batches 0, redis commands 0, seconds [0-9]+\.[0-9]{3}, records/s [0-9]+'
 }
 
 @test "--stats=json: one JSON line with every number" {

@@ -1460,9 +1460,9 @@ cw_value(struct decoder *d, int type, const char *p, size_t n)
 		/* An element of logEvents that is not an object: a log event rejected. */
 		d->st.log_events++;
 		item_meta_reset(d);
-		d->scratch.len = 0;
-		buf_add(&d->scratch, p, n);
-		struct text raw = text_of(&d->scratch);
+		/* Not d->scratch, which a rejection by the run may use. */
+		cw_copy(d, &d->cw_msg, p, n);
+		struct text raw = text_of(&d->cw_msg);
 		item_reject(d, R_LOGS, "log event is not an object", &raw);
 		return;
 	}
@@ -1690,6 +1690,7 @@ cw_pass(struct decoder *d, int pass)
 	}
 	jp->text = &d->unz;
 	jp->off0 = 0;
+	d->unz.p[d->unz.len] = '\n';	/* gunzip_inflate leaves room for it */
 	st = jp_parse(jp, (const unsigned char *)d->unz.p, d->unz.len + 1);
 	return st == yajl_status_ok && c->depth == 0 ? 0 : -1;
 }
@@ -1717,12 +1718,10 @@ cwl_events(struct decoder *d, const struct text *raw)
 	if (d->cw_type.len != 12 || memcmp(d->cw_type.p, "DATA_MESSAGE", 12) != 0)
 		return 0;
 	if (d->cw.why != NULL || !d->cw.events_array) {
-		const char *why = d->cw.why ? d->cw.why : "no logEvents array";
-		d->scratch.len = 0;
-		buf_add(&d->scratch, "bad CloudWatch Logs message: ", 29);
-		buf_add(&d->scratch, why, strlen(why));
-		buf_addc(&d->scratch, '\0');
-		item_reject(d, R_LOGS, d->scratch.p, raw);
+		/* Not d->scratch: the record's data as it came may be made there. */
+		kc_errf(&d->uerr, "bad CloudWatch Logs message: %s",
+		    d->cw.why ? d->cw.why : "no logEvents array");
+		item_reject(d, R_LOGS, d->uerr.msg, raw);
 		return 1;
 	}
 	/* Pass 2: the log events, in order. */

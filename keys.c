@@ -50,10 +50,13 @@ struct tmpl {
 	unsigned char	 esc[256];	/* bytes --escape-values encodes */
 };
 
+static struct text meta_value(const struct recmeta *, int);
+
 enum cond_op { C_PRESENT, C_EQ, C_NE };
 
 struct cond {
-	const struct mnode *node;
+	const struct mnode *node;	/* a path, or NULL for record metadata (meta) */
+	int		 meta;		/* enum meta_name, for @NAME */
 	int		 slot;
 	int		 op;
 	char		*text;
@@ -453,10 +456,25 @@ int
 tmpl_add_where(struct tmpl_set *s, const char *str, size_t *col, struct kc_err *err)
 {
 	struct cond *nc, *c;
-	size_t n = strlen(str), used;
-	const struct mnode *node;
+	size_t n = strlen(str), used, k = 0;
+	const struct mnode *node = NULL;
 
-	if ((node = match_add_path(s->m, str, n, &used, err)) == NULL) {
+	if (str[0] == '@') {
+		/* Record metadata, by the names templates use: @partition_key... */
+		used = 1;
+		while (used < n && (str[used] == '_' || (str[used] >= 'a' && str[used] <= 'z') ||
+		    (str[used] >= 'A' && str[used] <= 'Z')))
+			used++;
+		for (k = 0; k < sizeof(meta_names) / sizeof(meta_names[0]); k++)
+			if (strlen(meta_names[k]) == used - 1 &&
+			    memcmp(meta_names[k], str + 1, used - 1) == 0)
+				break;
+		if (k == sizeof(meta_names) / sizeof(meta_names[0])) {
+			*col = 2;
+			kc_errf(err, "unknown name '%.*s'", (int)used, str);
+			return -1;
+		}
+	} else if ((node = match_add_path(s->m, str, n, &used, err)) == NULL) {
 		*col = used + 1;
 		return -1;
 	}
@@ -469,6 +487,7 @@ tmpl_add_where(struct tmpl_set *s, const char *str, size_t *col, struct kc_err *
 	c = &s->c[s->nc++];
 	memset(c, 0, sizeof(*c));
 	c->node = node;
+	c->meta = (int)k;
 	if ((c->path = strndup(str, used)) == NULL) {
 		*col = 1;
 		kc_errf(err, "out of memory");
@@ -533,7 +552,7 @@ resolve(struct tmpl_set *s)
 			if (s->t[i].parts[j].kind == P_SLOT)
 				s->t[i].parts[j].slot = mnode_slot(s->t[i].parts[j].node);
 	for (size_t i = 0; i < s->nc; i++)
-		s->c[i].slot = mnode_slot(s->c[i].node);
+		s->c[i].slot = s->c[i].node ? mnode_slot(s->c[i].node) : -1;
 }
 
 int
@@ -581,6 +600,9 @@ tmpl_meta(const struct tmpl_set *s)
 			if (s->t[i].parts[j].kind == P_META &&
 			    (size_t)s->t[i].parts[j].meta < sizeof(bits) / sizeof(bits[0]))
 				m |= bits[s->t[i].parts[j].meta];
+	for (size_t i = 0; i < s->nc; i++)
+		if (s->c[i].node == NULL && (size_t)s->c[i].meta < sizeof(bits) / sizeof(bits[0]))
+			m |= bits[s->c[i].meta];
 	return m;
 }
 
@@ -613,13 +635,21 @@ tmpl_match(struct tmpl_set *s, const struct event *ev, enum kc_reason *why, cons
 	/* No answer from text that is not text: the event is rejected, not filtered,
 	 * whichever condition comes first. */
 	for (size_t i = 0; i < s->nc; i++)
-		if (ev->slots[s->c[i].slot].type == SLOT_BADUTF8)
+		if (s->c[i].slot >= 0 && ev->slots[s->c[i].slot].type == SLOT_BADUTF8)
 			return reject(s, R_FIELD, why, msg, "field %s is not valid UTF-8",
 			    s->c[i].path);
 	for (size_t i = 0; i < s->nc; i++) {
 		const struct cond *c = &s->c[i];
-		const struct slot *v = &ev->slots[c->slot];
+		const struct slot *v = &ev->slots[c->slot >= 0 ? c->slot : 0];
+		struct slot mv;
 		int eq;
+
+		if (c->slot < 0) {
+			/* Metadata: text, empty when unknown. */
+			struct text t = meta_value(ev->meta, c->meta);
+			mv = (struct slot){ t.p, t.n, t.n > 0 ? SLOT_STRING : SLOT_MISSING };
+			v = &mv;
+		}
 
 		switch (c->op) {
 		case C_PRESENT:

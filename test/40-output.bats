@@ -170,7 +170,7 @@ stats_input() {
 		[[ $l == '{'* ]] && json=$l
 	done
 	run -0 jq -c 'keys_unsorted' <<<"$json"
-	assert_output '["records","events","keys","distinct_keys","rejected","filtered","duplicates","batches","redis_commands","seconds","records_per_second"]'
+	assert_output '["records","events","keys","distinct_keys","rejected","filtered","duplicates","aggregates","sub_records","log_events","control_messages","batches","redis_commands","seconds","records_per_second"]'
 	run -0 jq -r '.records, .events, .keys, .distinct_keys, .rejected, .filtered, .duplicates, .batches, .redis_commands' <<<"$json"
 	assert_output $'4\n4\n6\n3\n1\n1\n0\n0\n0'
 	run -0 jq -r '(.seconds | type), (.records_per_second | type), (.seconds >= 0), (.records_per_second >= 0)' <<<"$json"

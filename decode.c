@@ -185,6 +185,7 @@ struct decoder {
 	struct buf		 cw_msg, cw_type, cw_group, cw_stream, cw_id;
 	char			 subseq[24];
 	int			 part;		/* the next item's part number */
+	int			 rec_open;	/* stopped while reading a record's parts */
 	int			 rec_has_time;	/* the record's own time, for each item */
 	int64_t			 rec_time;
 	struct kc_err		 uerr;
@@ -1765,15 +1766,32 @@ unpacked_events(struct decoder *d, struct buf *b, const struct text *raw)
 
 /* The events of a record whose base64-decoded data is in d->payload: a KPL aggregate is
  * checked whole, then each of its user records is an item; anything else is one. */
+static void record_parts(struct decoder *);
+
 static void
 record_events(struct decoder *d)
+{
+	d->part = 0;
+	d->rec_has_time = d->meta.has_time;
+	d->rec_time = d->meta.time;
+	d->rec_open = 1;
+	record_parts(d);
+	if (!d->stop)
+		d->rec_open = 0;
+}
+
+int
+decode_record_open(const struct decoder *d)
+{
+	return d->rec_open;
+}
+
+static void
+record_parts(struct decoder *d)
 {
 	struct kpl_record sr;
 	long n;
 
-	d->part = 0;
-	d->rec_has_time = d->meta.has_time;
-	d->rec_time = d->meta.time;
 	if (!kpl_is_aggregate(d->payload.p, d->payload.len)) {
 		unpacked_events(d, &d->payload, NULL);
 		return;
@@ -1988,6 +2006,7 @@ decode_begin(struct decoder *d, const char *name)
 	d->in.len = d->pos = d->doc_start = d->item = d->line_pos = 0;
 	d->line = 1;
 	d->sniffed = d->lines_mode = d->record_open = d->line_skip = d->restart = 0;
+	d->rec_open = 0;
 	d->resync = RESYNC_NONE;
 	doc_state_clear(d);
 	/* An input that ended in an error may have left a document or a token half read. */

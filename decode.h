@@ -112,5 +112,8 @@ long		 decode_line(struct decoder *);
  * raw line or JSON document), whichever part is being read.  Borrowed until the next call. */
 struct text	 decode_record_data(struct decoder *);
 void		 decode_stats(const struct decoder *, struct decode_stats *);
+/* 1 when decode_stop came while the parts of a record were being read: some of them may
+ * never have been. */
+int		 decode_record_open(const struct decoder *);
 
 #endif

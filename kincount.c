@@ -98,6 +98,11 @@ struct run {
 	int			 in_record;
 	int			 skip_record;	/* applied before (--checkpoint) */
 	int			 skip_kinesis;	/* the same, for the parts of the record */
+	/* The Kinesis record being read, all its parts: where its keys start, the document's
+	 * counts before it, and whether it moves the checkpoint once read whole. */
+	struct sink_mark	 kin_mark;
+	unsigned long long	 kin_events, kin_keys, kin_filtered;
+	int			 kin_pending;
 	long long		 recno;
 	struct sink_mark	 rec_mark;
 	unsigned long long	 rec_events, rec_keys, rec_filtered;
@@ -729,6 +734,17 @@ checkpoint_new(struct run *r, const struct recmeta *m)
 	return 1;
 }
 
+/* The Kinesis record before is read whole: it moves its checkpoint (with the batch). */
+static void
+kin_finish(struct run *r)
+{
+	if (!r->kin_pending)
+		return;
+	r->kin_pending = 0;
+	if (sink_checkpoint_move(r->sink) == -1)
+		sink_failed(r);
+}
+
 static void
 on_record_begin(void *arg, const struct recmeta *m)
 {
@@ -747,13 +763,18 @@ on_record_begin(void *arg, const struct recmeta *m)
 		r->skip_record = r->skip_kinesis;
 		return;
 	}
+	kin_finish(r);
+	r->kin_mark = r->rec_mark;
+	r->kin_events = r->doc_events;
+	r->kin_keys = r->doc_keys;
+	r->kin_filtered = r->doc_filtered;
 	r->records++;
 	r->doc_records++;
 	r->batch_records++;
 	r->recno = (long long)r->records;
 	r->skip_record = 0;
 	if (r->checkpoint)
-		checkpoint_new(r, m);
+		r->kin_pending = checkpoint_new(r, m);
 	r->skip_kinesis = r->skip_record;
 }
 
@@ -825,6 +846,7 @@ on_doc_end(void *arg, const struct reject *rj, int envelope)
 	if (rj != NULL) {
 		/* Nothing of a broken document counts, nor is anything inside it reported:
 		 * its records were never read whole. */
+		r->kin_pending = 0;
 		sink_abort(r->sink);
 		r->records -= r->doc_records;
 		r->doc_events = r->doc_keys = r->doc_filtered = r->doc_records = 0;
@@ -834,6 +856,7 @@ on_doc_end(void *arg, const struct reject *rj, int envelope)
 		stop_after_errors(r);
 		return;
 	}
+	kin_finish(r);
 	held_report(r);
 	r->doc_records = 0;
 	r->events += r->doc_events;
@@ -918,10 +941,19 @@ read_input(struct run *r, const char *path)
 	r->done_bytes += input_consumed(in);
 	input_close(in);
 	/* A document cut short by the end of this input, a signal or a stop is not applied,
-	 * except for its records that were read whole when the run stops. */
-	if (r->in_record) {
-		sink_rollback(r->sink, r->rec_mark);
+	 * except for its records that were read whole when the run stops: a record stopped
+	 * in (one of the user records of an aggregate, say) is rolled back whole, and does not
+	 * move its checkpoint, so that reading it again later counts all of it. */
+	if (r->in_record || decode_record_open(r->dec)) {
+		sink_rollback(r->sink, r->kin_mark);
+		r->doc_events = r->kin_events;
+		r->doc_keys = r->kin_keys;
+		r->doc_filtered = r->kin_filtered;
+		r->kin_pending = 0;
+		sink_checkpoint_drop(r->sink);
 		r->in_record = 0;
+	} else {
+		kin_finish(r);
 	}
 	r->doc_open = r->overdue = 0;
 	/* The rejection that stopped the run, and those before it. */

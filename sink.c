@@ -57,6 +57,9 @@ struct sink {
 	struct sink_opts o;
 	struct ckpt	*ck;
 	size_t		 nck;
+	struct buf	 pend_seq;	/* the record checked last, until it is read whole */
+	size_t		 pend_ck;
+	int		 has_pend;
 	struct buf	 dl;		/* dead-letter lines for the batch, NUL-separated */
 	size_t		 dl_refused;	/* of them, the lines of keys the last batch refused */
 	int		 draining;	/* waiting for a batch: dead letters are refusals */
@@ -107,6 +110,7 @@ sink_free(struct sink *s)
 		buf_free(&s->ck[i].doc);
 	}
 	free(s->ck);
+	buf_free(&s->pend_seq);
 	flight_free(s->fl);
 	buf_free(&s->dl);
 	free(s->t.e);
@@ -303,6 +307,7 @@ void
 sink_abort(struct sink *s)
 {
 	sink_rollback(s, (struct sink_mark){ s->committed, 0 });
+	s->has_pend = 0;
 	for (size_t i = 0; i < s->nck; i++)
 		s->ck[i].has_doc = 0;
 }
@@ -374,13 +379,38 @@ sink_checkpoint(struct sink *s, struct text field, struct text seq)
 	    c->has_inflight ? &c->inflight : c->has_stored ? &c->stored : NULL;
 	if (max != NULL && seqcmp(seq.p, seq.n, max->p, max->len) <= 0)
 		return 1;
-	c->doc.len = 0;
-	if (buf_add(&c->doc, seq.p, seq.n) == -1) {
+	s->pend_seq.len = 0;
+	if (buf_add(&s->pend_seq, seq.p, seq.n) == -1) {
 		kc_errf(&s->rerr, "%s", strerror(ENOMEM));
+		return -1;
+	}
+	s->pend_ck = (size_t)(c - s->ck);
+	s->has_pend = 1;
+	return 0;
+}
+
+int
+sink_checkpoint_move(struct sink *s)
+{
+	struct ckpt *c;
+
+	if (!s->has_pend)
+		return 0;
+	s->has_pend = 0;
+	c = &s->ck[s->pend_ck];
+	c->doc.len = 0;
+	if (buf_add(&c->doc, s->pend_seq.p, s->pend_seq.len) == -1) {
+		s->err = ENOMEM;
 		return -1;
 	}
 	c->has_doc = 1;
 	return 0;
+}
+
+void
+sink_checkpoint_drop(struct sink *s)
+{
+	s->has_pend = 0;
 }
 
 int

@@ -52,9 +52,15 @@ int		 sink_flush(struct sink *, int wait);
 int		 sink_drain(struct sink *);
 
 /* --checkpoint: a record of stream/shard field with sequence number seq (a valid decimal).
- * Returns 1 when it was applied before (a duplicate), 0 when it is new (it then moves the
- * checkpoint with the batch), -1 when the stored checkpoint could not be read. */
+ * Returns 1 when it was applied before (a duplicate), 0 when it is new (sink_checkpoint_move
+ * then moves the checkpoint with the batch), -1 when the stored checkpoint could not be
+ * read. */
 int		 sink_checkpoint(struct sink *, struct text field, struct text seq);
+/* A new record (0 from sink_checkpoint) moves the checkpoint only once it has been read
+ * whole, all its parts: sink_checkpoint_move then moves it, sink_checkpoint_drop forgets
+ * it.  Returns 0, or -1 when memory is exhausted. */
+int		 sink_checkpoint_move(struct sink *);
+void		 sink_checkpoint_drop(struct sink *);
 /* --dead-letter redis:KEY: a line to push in the same step as the current batch. */
 int		 sink_dead_letter(struct sink *, const char *, size_t);
 /* End of input: -c prints its table; everything is written.  Returns 0 or -1. */

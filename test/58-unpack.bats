@@ -229,3 +229,32 @@ print(json.dumps({"pks": ["k"], "records": [{"pk": 0, "data": "{\"user\":\"x\"}"
 	assert_output "$(printf '%s\n' '0||x' '1|1001|a' '1|1003|c')"
 	assert_equal "$(tail -n 1 <<<"$stderr")" 'kincount: 1 rejected (not an object: 1)'
 }
+
+@test "--strict stopping inside an aggregate: none of it counts and its checkpoint stays, so a rerun counts it once" {
+	local bad
+	bad=$(agg '{"pks":["pk1"],"records":[{"pk":0,"data":"{\"user\":\"a\"}"},{"pk":0,"data":"{\"user\":{}}"},{"pk":0,"data":"{\"user\":\"c\"}"}]}')
+	ev 100 "$(agg "$TWO")" "$bad" > in
+	run -1 --separate-stderr "$KINCOUNT" -r "$REDIS_URL" --checkpoint --strict -k 'c:{user}' in
+	assert_equal "$(rcli get c:a)" 1
+	assert_equal "$(rcli get c:c)" ''
+	assert_equal "$(rcli hget kincount:checkpoints clicks/shardId-000000000000)" 100
+	# Without --strict the stopped aggregate is read whole: a and c, the bad one rejected.
+	run -1 --separate-stderr "$KINCOUNT" -r "$REDIS_URL" --checkpoint -k 'c:{user}' in
+	assert_equal "$(rcli get c:a)" 2
+	assert_equal "$(rcli get c:b)" 1
+	assert_equal "$(rcli get c:c)" 1
+	assert_equal "$(rcli hget kincount:checkpoints clicks/shardId-000000000000)" 101
+}
+
+@test "--strict stopping at an event of a record: the record's other events and its checkpoint wait for a rerun" {
+	# Record 2's payload has two events; the second cannot make a key.
+	ev 1 "$(b64 '{"user":"a"}')" "$(b64 '{"user":"b"} {"user":{}}')" > in
+	run -1 --separate-stderr "$KINCOUNT" -r "$REDIS_URL" --checkpoint --strict -k 'c:{user}' in
+	assert_equal "$(rcli get c:a)" 1
+	assert_equal "$(rcli get c:b)" ''
+	assert_equal "$(rcli hget kincount:checkpoints clicks/shardId-000000000000)" 1
+	run -1 --separate-stderr "$KINCOUNT" -r "$REDIS_URL" --checkpoint -k 'c:{user}' in
+	assert_equal "$(rcli get c:a)" 1
+	assert_equal "$(rcli get c:b)" 1
+	assert_equal "$(rcli hget kincount:checkpoints clicks/shardId-000000000000)" 2
+}

@@ -20,7 +20,7 @@ KC_CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omi
 KC_LDFLAGS = -fsanitize=address,undefined
 endif
 
-SRCS = kincount.c decode.c keys.c sink.c match.c input.c redis.c util.c
+SRCS = kincount.c decode.c keys.c sink.c match.c input.c redis.c gunzip.c util.c
 OBJS = $(SRCS:.c=.o)
 HDRS = $(wildcard *.h)
 
@@ -103,12 +103,24 @@ fuzz/fuzz_decode: fuzz/fuzz_decode.c decode.c keys.c match.c util.c $(HDRS)
 		-D_GNU_SOURCE -I. $$(pkg-config --cflags yajl) fuzz/fuzz_decode.c decode.c keys.c \
 		match.c util.c $$(pkg-config --libs yajl) -lm -o $@
 
-fuzz: deps fuzz/fuzz_decode
+# gunzip.c alone, seeded with the CloudWatch Logs fixtures as they are (gzip data whole).
+fuzz/fuzz_gunzip: fuzz/fuzz_gunzip.c gunzip.c util.c $(HDRS)
+	@./tools/need-debs $(FUZZ_DEBS)
+	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-D_GNU_SOURCE -I. fuzz/fuzz_gunzip.c gunzip.c util.c $$(pkg-config --libs zlib) \
+		-lm -o $@
+
+fuzz: deps fuzz/fuzz_decode fuzz/fuzz_gunzip
 	./fuzz/fuzz_decode -runs=0 fuzz/regress/*
 	rm -rf fuzz/work && mkdir -p fuzz/work/corpus fuzz/work/found
 	cp fixtures/seed-event.json fixtures/golden/*.in fuzz/regress/* fuzz/work/corpus/
 	./fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
 		-rss_limit_mb=2048 -artifact_prefix=fuzz/work/found/ fuzz/work/corpus
+	./fuzz/fuzz_gunzip -runs=0 fuzz/regress/*
+	mkdir -p fuzz/work/gunzip-corpus
+	cp fixtures/cwl/*.gz fuzz/work/gunzip-corpus/
+	./fuzz/fuzz_gunzip -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
+		-rss_limit_mb=2048 -artifact_prefix=fuzz/work/found/ fuzz/work/gunzip-corpus
 
 # Mutation testing (not part of check or CI): every mutant of tools/mutants.txt is built in a
 # scratch copy and must make one of its named test files fail. Prints a score; fails when one
@@ -125,7 +137,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kincount $(DESTDIR)$(MANDIR)/man1/kincount.1
 
 clean:
-	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode $(FUZZ_OBJS) $(REPLAYS) $(CLANG_REPLAYS)
+	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode fuzz/fuzz_gunzip $(FUZZ_OBJS) $(REPLAYS) $(CLANG_REPLAYS)
 	rm -rf fuzz/work
 
 .PHONY: all deps test-deps replays clang-replays run check bench bench-collide lint fuzz mutants install uninstall clean

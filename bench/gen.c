@@ -7,6 +7,9 @@
  * count, so a small and a large run have the same shape.  The envelopes
  * look like what AWS writes: Lambda events on one line each, get-records
  * pages pretty-printed with a 4-space indent as aws CLI v1 prints them.
+ * Workload W carries the same events as log messages of CloudWatch Logs
+ * subscription records (gzipped DATA_MESSAGEs, as zlib at level 6 writes
+ * them) in Lambda events; it is linked with zlib (-lz).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <zlib.h>
 
 #define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -78,6 +83,7 @@ static void	outs(const char *);
 static void	write_lambda(uint64_t, unsigned);
 static void	write_getrecords(uint64_t, unsigned);
 static void	write_lines(uint64_t, int, int);
+static void	write_cwl(uint64_t, unsigned, unsigned);
 
 /* xorshift64*: small, fast and the same everywhere. */
 static uint64_t
@@ -284,10 +290,94 @@ write_lines(uint64_t n, int base64, int unique)
 	}
 }
 
+/*
+ * Workload W: n log events, events to a CloudWatch Logs DATA_MESSAGE (the
+ * message of each is one event's JSON, its timestamp the event's ts), each
+ * message gzipped at level 6 into the data of one Kinesis record, per
+ * records to a Lambda event.  The events are N's, in N's order.
+ */
+static void
+write_cwl(uint64_t n, unsigned per, unsigned events)
+{
+	static char msg[1 << 20], gz[1 << 20], data[(1 << 20) / 3 * 4 + 8];
+	static const char head[] = "{\"messageType\":\"DATA_MESSAGE\","
+	    "\"owner\":\"123456789012\",\"logGroup\":\"/aws/lambda/clickstream\","
+	    "\"logStream\":\"2015/12/17/[$LATEST]0f3c5a7e9b1d4e2f\","
+	    "\"subscriptionFilters\":[\"to-kinesis\"],\"logEvents\":[";
+	struct event ev, rec;
+	z_stream z;
+	uint64_t i, r = 0, logid = 0;
+	size_t len, k;
+	unsigned j;
+	int w;
+
+	memset(&rec, 0, sizeof(rec));
+	for (i = 0; i < n; r++) {
+		len = strlen(head);
+		memcpy(msg, head, len);
+		for (j = 0; j < events && i < n; j++, i++) {
+			event_make(&ev, i, n, 0);
+			/* The ts is the first member: the timestamp is read back from it. */
+			w = snprintf(msg + len, sizeof(msg) - len,
+			    "%s{\"id\":\"%036" PRIu64 "%020" PRIu64 "\",\"timestamp\":%.13s,"
+			    "\"message\":\"", j ? "," : "", (uint64_t)0, ++logid + 1000000,
+			    ev.json + 6);
+			len += (size_t)w;
+			/* The event has quotes to escape and no backslash or control byte. */
+			for (k = 0; k < ev.len; k++) {
+				if (ev.json[k] == '"')
+					msg[len++] = '\\';
+				msg[len++] = ev.json[k];
+			}
+			memcpy(msg + len, "\"}", 2);
+			len += 2;
+			if (j == 0)
+				rec = ev;
+		}
+		memcpy(msg + len, "]}", 2);
+		len += 2;
+		memset(&z, 0, sizeof(z));
+		if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+			fprintf(stderr, "gen: deflateInit2 failed\n");
+			exit(1);
+		}
+		z.next_in = (Bytef *)msg;
+		z.avail_in = (uInt)len;
+		z.next_out = (Bytef *)gz;
+		z.avail_out = sizeof(gz);
+		if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
+			fprintf(stderr, "gen: deflate failed\n");
+			exit(1);
+		}
+		b64_encode(data, gz, sizeof(gz) - z.avail_out);
+		deflateEnd(&z);
+		/* The record arrives after its last log event; its key is the stream. */
+		outs(r % per == 0 ? "{\"Records\":[" : ",");
+		outs("{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\","
+		    "\"partitionKey\":\"");
+		outs(rec.pk);
+		outs("\",\"sequenceNumber\":\"");
+		outs(ev.seq);
+		outs("\",\"data\":\"");
+		outs(data);
+		outs("\",\"approximateArrivalTimestamp\":");
+		outs(ev.arrival);
+		outs("},\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\","
+		    "\"eventID\":\"" SHARD ":");
+		outs(ev.seq);
+		outs("\",\"eventName\":\"aws:kinesis:record\","
+		    "\"invokeIdentityArn\":\"" ARN_ROLE "\","
+		    "\"awsRegion\":\"" REGION "\","
+		    "\"eventSourceARN\":\"" ARN_STREAM "\"}");
+		if (r % per == per - 1 || i == n)
+			outs("]}\n");
+	}
+}
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: gen [-p per] [-s seed] L|G|N|B|D records\n");
+	fprintf(stderr, "usage: gen [-e events] [-p per] [-s seed] L|G|N|B|D|W records\n");
 	exit(2);
 }
 
@@ -295,12 +385,18 @@ int
 main(int argc, char *argv[])
 {
 	static char obuf[1 << 20];
-	unsigned long long n, per = 1000, seed = 20151217;
+	unsigned long long n, per = 1000, events = 50, seed = 20151217;
 	char *end;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "p:s:")) != -1) {
+	while ((ch = getopt(argc, argv, "e:p:s:")) != -1) {
 		switch (ch) {
+		case 'e':
+			errno = 0;
+			events = strtoull(optarg, &end, 10);
+			if (errno || *end || events == 0 || events > 1000)
+				usage();
+			break;
 		case 'p':
 			errno = 0;
 			per = strtoull(optarg, &end, 10);
@@ -346,6 +442,9 @@ main(int argc, char *argv[])
 		break;
 	case 'D':
 		write_lines(n, 0, 1);
+		break;
+	case 'W':
+		write_cwl(n, (unsigned)per, (unsigned)events);
 		break;
 	default:
 		usage();

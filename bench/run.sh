@@ -349,7 +349,7 @@ KC_RATE_OF_R=
 
 mode_table() {
 	need jq jq /usr/bin/time time "$CC" gcc || exit 1
-	build "$GEN" "$ROOT/bench/gen.c"
+	build "$GEN" "$ROOT/bench/gen.c" -lz
 	probe_kincount
 	rm -f "$WORK"/*.expected "$WORK"/*.got
 
@@ -455,7 +455,7 @@ callgrind_ir() { # OUTFILE -> total instructions (Ir) recorded by callgrind
 
 mode_callgrind() {
 	need jq jq "$CC" gcc valgrind valgrind pkg-config pkg-config pc:yajl libyajl-dev || exit 1
-	build "$GEN" "$ROOT/bench/gen.c"
+	build "$GEN" "$ROOT/bench/gen.c" -lz
 	# shellcheck disable=SC2046
 	build "$WORK/yajlscan" "$ROOT/bench/yajlscan.c" $(pkg-config --cflags --libs yajl)
 	probe_kincount
@@ -498,7 +498,7 @@ mode_callgrind() {
 
 mode_gencheck() {
 	need jq jq "$CC" gcc || exit 1
-	build "$GEN" "$ROOT/bench/gen.c"
+	build "$GEN" "$ROOT/bench/gen.c" -lz
 	# 2500: the last envelope is a partial one.
 	local n=2500 fail=0 L G N B D
 	L=$(workload L "$n" json)

@@ -1440,6 +1440,19 @@ cw_key_of(int depth, const char *k, size_t n)
 	return CW_NONE;
 }
 
+static int
+whole_number(const char *p, size_t n)
+{
+	size_t i = n > 0 && p[0] == '-';
+
+	if (i == n)
+		return 0;
+	for (; i < n; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+	return 1;
+}
+
 static void
 cw_copy(struct decoder *d, struct buf *b, const char *p, size_t n)
 {
@@ -1477,7 +1490,7 @@ cw_value(struct decoder *d, int type, const char *p, size_t n)
 		case CW_STREAM:
 			if (type == SLOT_STRING)
 				cw_copy(d, key == CW_GROUP ? &d->cw_group : &d->cw_stream, p, n);
-			else if (type != SLOT_NULL && c->why == NULL)
+			else if (c->why == NULL)
 				c->why = key == CW_GROUP ? "logGroup is not a string" :
 				    "logStream is not a string";
 			break;
@@ -1499,7 +1512,8 @@ cw_value(struct decoder *d, int type, const char *p, size_t n)
 				c->ev_why = "log event id is not a string";
 			break;
 		case CW_TS:
-			if (type != SLOT_NUMBER ||
+			/* Epoch milliseconds, a whole number as CloudWatch Logs writes it. */
+			if (type != SLOT_NUMBER || !whole_number(p, n) ||
 			    epoch_number(p, n, 1000, &c->ev_time) == -1) {
 				if (c->ev_why == NULL)
 					c->ev_why = "log event timestamp is not a time";
@@ -1538,9 +1552,10 @@ cw_event(struct decoder *d, size_t start, size_t end)
 		d->meta.has_time = 1;
 		d->meta.time = c->ev_time;
 	}
-	if (c->ev_why != NULL || !c->ev_has_msg) {
+	if (c->ev_why != NULL || !c->ev_has_msg || !c->ev_has_time) {
 		raw = trimmed(&d->unz, start, end);
-		item_reject(d, R_LOGS, c->ev_why ? c->ev_why : "log event has no message", &raw);
+		item_reject(d, R_LOGS, c->ev_why ? c->ev_why : !c->ev_has_msg ?
+		    "log event has no message" : "log event has no timestamp", &raw);
 		return;
 	}
 	raw = text_of(&d->cw_msg);

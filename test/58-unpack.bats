@@ -258,3 +258,27 @@ print(json.dumps({"pks": ["k"], "records": [{"pk": 0, "data": "{\"user\":\"x\"}"
 	assert_equal "$(rcli get c:b)" 1
 	assert_equal "$(rcli hget kincount:checkpoints clicks/shardId-000000000000)" 2
 }
+
+@test "cloudwatch logs: every fixture in fixtures/cwl gives the keys and rejections python3 worked out" {
+	local f name n
+	for f in "$FIXTURES"/cwl/*.gz; do
+		name=${f##*/}
+		name=${name%.gz}
+		ev 1 "$(base64 -w0 "$f")" > in
+		n=$(wc -l < "${f%.gz}.expected-rejects")
+		run -"$((n > 0))" --separate-stderr "$KINCOUNT" -q \
+			-k '{@log_group}|{@log_stream}|{@log_event_id}|{@time:%s}|{user}' in
+		assert_equal "$output" "$(cat "${f%.gz}.expected-keys")" || fail "$name: keys"
+		if [ "$n" -gt 0 ]; then
+			assert_regex "$stderr" "^kincount: $n rejected \\(" || fail "$name: rejections"
+		else
+			assert_equal "$stderr" '' || fail "$name: stderr"
+		fi
+	done
+}
+
+@test "cloudwatch logs: an unknown messageType is not a log message: the payload itself" {
+	ev 1 "$(gz '{"messageType":"OTHER","user":"u","logEvents":[{"message":"{\"user\":\"no\"}"}]}')" > in
+	run -0 "$KINCOUNT" -k '{@log_group}|{user}' in
+	assert_output '|u'
+}

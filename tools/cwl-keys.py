@@ -7,10 +7,10 @@ per line to KEYS, and to REJECTS one line per rejection: "record" (the whole rec
 
 - Data that does not inflate (truncated, bad CRC, garbage after the last member) rejects the
   record.
-- A JSON object with a "messageType" member is a CloudWatch Logs message.  A CONTROL_MESSAGE
-  gives nothing.  A DATA_MESSAGE whose logEvents is not an array, or whose logGroup or
-  logStream is there but not a string, rejects the record (a missing one is empty); any other
-  messageType rejects the record.  Each log event gives one event when its message is a
+- A JSON object whose "messageType" is "DATA_MESSAGE" or "CONTROL_MESSAGE" is a CloudWatch
+  Logs message (any other is the payload itself, below).  A CONTROL_MESSAGE gives nothing.
+  A DATA_MESSAGE whose logEvents is not an array, or whose logGroup or logStream is there
+  but not a string, rejects the record (a missing one is empty).  Each log event gives one event when its message is a
   string holding a JSON object and its timestamp a JSON integer (epoch ms; the event time is
   it floored to seconds); else that one log event is rejected.  A missing id is empty.
 - Anything else is the payload itself: a JSON object is one event with empty log metadata and
@@ -54,13 +54,13 @@ def main():
     except (OSError, EOFError, ValueError, UnicodeDecodeError):
         doc = None
         rejects.append("record")
-    if isinstance(doc, dict) and "messageType" in doc:
+    if isinstance(doc, dict) and doc.get("messageType") in ("DATA_MESSAGE", "CONTROL_MESSAGE"):
         group, stream = doc.get("logGroup", ""), doc.get("logStream", "")
         events = doc.get("logEvents")
         if doc["messageType"] == "CONTROL_MESSAGE":
             pass
-        elif (doc["messageType"] != "DATA_MESSAGE" or not isinstance(events, list)
-              or not isinstance(group, str) or not isinstance(stream, str)):
+        elif (not isinstance(events, list) or not isinstance(group, str)
+              or not isinstance(stream, str)):
             rejects.append("record")
         else:
             for i, le in enumerate(events):

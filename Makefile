@@ -7,8 +7,8 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 
-PKGS     = yajl jansson hiredis zlib
-BUILD_DEBS = build-essential pkg-config libyajl-dev libjansson-dev libhiredis-dev zlib1g-dev
+PKGS     = yajl jansson hiredis zlib libmd
+BUILD_DEBS = build-essential pkg-config libyajl-dev libjansson-dev libhiredis-dev zlib1g-dev libmd-dev
 TEST_DEBS  = bats bats-support bats-assert redis-server redis-tools jq mandoc bsdutils python3 gzip \
 	     clang-14 libclang-rt-14-dev
 
@@ -20,7 +20,7 @@ KC_CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omi
 KC_LDFLAGS = -fsanitize=address,undefined
 endif
 
-SRCS = kincount.c decode.c keys.c sink.c match.c input.c redis.c util.c
+SRCS = kincount.c decode.c keys.c sink.c match.c input.c redis.c util.c kpl.c
 OBJS = $(SRCS:.c=.o)
 HDRS = $(wildcard *.h)
 
@@ -102,13 +102,23 @@ fuzz/fuzz_decode: fuzz/fuzz_decode.c decode.c keys.c match.c util.c $(HDRS)
 	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-D_GNU_SOURCE -I. $$(pkg-config --cflags yajl) fuzz/fuzz_decode.c decode.c keys.c \
 		match.c util.c $$(pkg-config --libs yajl) -lm -o $@
+fuzz/fuzz_kpl: fuzz/fuzz_kpl.c kpl.c util.c $(HDRS)
+	@./tools/need-debs $(FUZZ_DEBS)
+	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-D_GNU_SOURCE -I. $$(pkg-config --cflags libmd) fuzz/fuzz_kpl.c kpl.c util.c \
+		$$(pkg-config --libs libmd) -lm -o $@
 
-fuzz: deps fuzz/fuzz_decode
+fuzz: deps fuzz/fuzz_decode fuzz/fuzz_kpl
 	./fuzz/fuzz_decode -runs=0 fuzz/regress/*
 	rm -rf fuzz/work && mkdir -p fuzz/work/corpus fuzz/work/found
 	cp fixtures/seed-event.json fixtures/golden/*.in fuzz/regress/* fuzz/work/corpus/
 	./fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
 		-rss_limit_mb=2048 -artifact_prefix=fuzz/work/found/ fuzz/work/corpus
+	./fuzz/fuzz_kpl -runs=0 fuzz/regress/*
+	mkdir -p fuzz/work/kpl
+	cp fixtures/kpl/*.agg fuzz/work/kpl/
+	./fuzz/fuzz_kpl -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
+		-rss_limit_mb=2048 -artifact_prefix=fuzz/work/found/ fuzz/work/kpl
 
 # Mutation testing (not part of check or CI): every mutant of tools/mutants.txt is built in a
 # scratch copy and must make one of its named test files fail. Prints a score; fails when one
@@ -125,7 +135,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kincount $(DESTDIR)$(MANDIR)/man1/kincount.1
 
 clean:
-	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode $(FUZZ_OBJS) $(REPLAYS) $(CLANG_REPLAYS)
+	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode fuzz/fuzz_kpl $(FUZZ_OBJS) $(REPLAYS) $(CLANG_REPLAYS)
 	rm -rf fuzz/work
 
 .PHONY: all deps test-deps replays clang-replays run check bench bench-collide lint fuzz mutants install uninstall clean

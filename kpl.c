@@ -45,10 +45,12 @@ struct kpl {
 };
 
 /* A cursor over protobuf bytes; base is the start of the whole aggregate, for offsets in
- * messages. */
+ * messages; msg is room for a message that holds numbers. */
 struct pb {
 	const unsigned char	*p, *end, *base;
+	char			*msg;
 };
+#define PB_MSG_SIZE	96
 
 static int	 grow(void **, size_t *, size_t, size_t);
 static int	 bad(struct kc_err *, const char *, ...)
@@ -161,16 +163,15 @@ pb_tag(struct pb *b, uint32_t *field, int *wt)
 static const char *
 pb_len(struct pb *b, struct text *t)
 {
-	static char msg[96];
 	const char *why;
 	uint64_t n;
 
 	if ((why = pb_varint(b, &n)) != NULL)
 		return why;
 	if (n > (uint64_t)(b->end - b->p)) {
-		snprintf(msg, sizeof(msg), "length %" PRIu64 " past the end (%zu bytes left)", n,
-		    (size_t)(b->end - b->p));
-		return msg;
+		snprintf(b->msg, PB_MSG_SIZE, "length %" PRIu64 " past the end (%zu byte%s left)",
+		    n, (size_t)(b->end - b->p), b->end - b->p == 1 ? "" : "s");
+		return b->msg;
 	}
 	t->p = (const char *)b->p;
 	t->n = (size_t)n;
@@ -298,6 +299,7 @@ read_record(struct pb *b, size_t ri, struct kpl_sub *s, struct kc_err *err)
 			sub.p = (const unsigned char *)t.p;
 			sub.end = sub.p + t.n;
 			sub.base = b->base;
+			sub.msg = b->msg;
 			if (read_tag(&sub, ri, ntags++, err) == -1)
 				return -1;
 			break;
@@ -354,6 +356,7 @@ read_aggregate(struct kpl *k, struct pb *b, struct kc_err *err)
 			sub.p = (const unsigned char *)t.p;
 			sub.end = sub.p + t.n;
 			sub.base = b->base;
+			sub.msg = b->msg;
 			if (read_record(&sub, k->nrec, &k->rec[k->nrec], err) == -1)
 				return -1;
 			k->nrec++;
@@ -368,6 +371,7 @@ kpl_open(struct kpl *k, const void *data, size_t n, struct kc_err *err)
 {
 	const unsigned char *d = data;
 	unsigned char sum[KPL_MD5_LEN];
+	char msg[PB_MSG_SIZE];
 	struct pb b;
 	MD5_CTX ctx;
 	size_t i;
@@ -379,6 +383,7 @@ kpl_open(struct kpl *k, const void *data, size_t n, struct kc_err *err)
 	if (!kpl_is_aggregate(d, n))
 		return bad(err, "%zu bytes, too short", n);
 	b.base = d;
+	b.msg = msg;
 	b.p = d + KPL_MAGIC_LEN;
 	b.end = d + n - KPL_MD5_LEN;
 	MD5Init(&ctx);

@@ -7,8 +7,8 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 
-PKGS     = yajl jansson hiredis zlib
-BUILD_DEBS = build-essential pkg-config libyajl-dev libjansson-dev libhiredis-dev zlib1g-dev
+PKGS     = yajl jansson hiredis zlib libmd
+BUILD_DEBS = build-essential pkg-config libyajl-dev libjansson-dev libhiredis-dev zlib1g-dev libmd-dev
 TEST_DEBS  = bats bats-support bats-assert redis-server redis-tools jq mandoc bsdutils python3 gzip \
 	     clang-14 libclang-rt-14-dev
 
@@ -20,7 +20,7 @@ KC_CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omi
 KC_LDFLAGS = -fsanitize=address,undefined
 endif
 
-SRCS = kincount.c decode.c keys.c sink.c match.c input.c redis.c gunzip.c util.c
+SRCS = kincount.c decode.c keys.c sink.c match.c input.c redis.c util.c kpl.c gunzip.c
 OBJS = $(SRCS:.c=.o)
 HDRS = $(wildcard *.h)
 
@@ -97,11 +97,17 @@ lint:
 # once failed (fuzz/regress), then FUZZ_SECONDS of new ones from the fixtures.
 FUZZ_SECONDS ?= 60
 FUZZ_DEBS = clang-14 libclang-rt-14-dev
-fuzz/fuzz_decode: fuzz/fuzz_decode.c decode.c keys.c match.c util.c $(HDRS)
+# The whole path: documents, records, KPL aggregates, gzip and CloudWatch Logs, templates.
+fuzz/fuzz_decode: fuzz/fuzz_decode.c decode.c keys.c match.c util.c kpl.c gunzip.c $(HDRS)
 	@./tools/need-debs $(FUZZ_DEBS)
 	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-D_GNU_SOURCE -I. $$(pkg-config --cflags yajl) fuzz/fuzz_decode.c decode.c keys.c \
-		match.c util.c $$(pkg-config --libs yajl) -lm -o $@
+		-D_GNU_SOURCE -I. $$(pkg-config --cflags yajl libmd) fuzz/fuzz_decode.c decode.c \
+		keys.c match.c util.c kpl.c gunzip.c $$(pkg-config --libs yajl libmd zlib) -lm -o $@
+fuzz/fuzz_kpl: fuzz/fuzz_kpl.c kpl.c util.c $(HDRS)
+	@./tools/need-debs $(FUZZ_DEBS)
+	clang-14 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-D_GNU_SOURCE -I. $$(pkg-config --cflags libmd) fuzz/fuzz_kpl.c kpl.c util.c \
+		$$(pkg-config --libs libmd) -lm -o $@
 
 # gunzip.c alone, seeded with the CloudWatch Logs fixtures as they are (gzip data whole).
 fuzz/fuzz_gunzip: fuzz/fuzz_gunzip.c gunzip.c util.c $(HDRS)
@@ -110,10 +116,13 @@ fuzz/fuzz_gunzip: fuzz/fuzz_gunzip.c gunzip.c util.c $(HDRS)
 		-D_GNU_SOURCE -I. fuzz/fuzz_gunzip.c gunzip.c util.c $$(pkg-config --libs zlib) \
 		-lm -o $@
 
-fuzz: deps fuzz/fuzz_decode fuzz/fuzz_gunzip
+fuzz: deps fuzz/fuzz_decode fuzz/fuzz_gunzip fuzz/fuzz_kpl
 	./fuzz/fuzz_decode -runs=0 fuzz/regress/*
 	rm -rf fuzz/work && mkdir -p fuzz/work/corpus fuzz/work/found
 	cp fixtures/seed-event.json fixtures/golden/*.in fuzz/regress/* fuzz/work/corpus/
+	for f in fixtures/kpl/*.agg fixtures/cwl/*.gz; do \
+		{ printf '\001'; base64 -w0 "$$f"; echo; } > "fuzz/work/corpus/$${f##*/}.b64"; \
+	done
 	./fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
 		-rss_limit_mb=2048 -artifact_prefix=fuzz/work/found/ fuzz/work/corpus
 	./fuzz/fuzz_gunzip -runs=0 fuzz/regress/*
@@ -121,6 +130,11 @@ fuzz: deps fuzz/fuzz_decode fuzz/fuzz_gunzip
 	cp fixtures/cwl/*.gz fuzz/work/gunzip-corpus/
 	./fuzz/fuzz_gunzip -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
 		-rss_limit_mb=2048 -artifact_prefix=fuzz/work/found/ fuzz/work/gunzip-corpus
+	./fuzz/fuzz_kpl -runs=0 fuzz/regress/*
+	mkdir -p fuzz/work/kpl
+	cp fixtures/kpl/*.agg fuzz/work/kpl/
+	./fuzz/fuzz_kpl -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
+		-rss_limit_mb=2048 -artifact_prefix=fuzz/work/found/ fuzz/work/kpl
 
 # Mutation testing (not part of check or CI): every mutant of tools/mutants.txt is built in a
 # scratch copy and must make one of its named test files fail. Prints a score; fails when one
@@ -137,7 +151,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kincount $(DESTDIR)$(MANDIR)/man1/kincount.1
 
 clean:
-	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode fuzz/fuzz_gunzip $(FUZZ_OBJS) $(REPLAYS) $(CLANG_REPLAYS)
+	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode fuzz/fuzz_gunzip fuzz/fuzz_kpl $(FUZZ_OBJS) $(REPLAYS) $(CLANG_REPLAYS)
 	rm -rf fuzz/work
 
 .PHONY: all deps test-deps replays clang-replays run check bench bench-collide lint fuzz mutants install uninstall clean

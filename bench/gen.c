@@ -7,6 +7,12 @@
  * count, so a small and a large run have the same shape.  The envelopes
  * look like what AWS writes: Lambda events on one line each, get-records
  * pages pretty-printed with a 4-space indent as aws CLI v1 prints them.
+ * Workload K packs the same events 50 to a Kinesis Producer Library
+ * aggregate (the magic, a protobuf AggregatedRecord, its MD5 from libmd),
+ * 20 aggregates to a Lambda event; k is the same records unpacked, one
+ * plain Lambda record per sub-record with its aggregate's arrival time, so
+ * that jq (which cannot read protobuf) can give K's expected keys and the
+ * two measure the cost of a sub-record against a plain record.
  * Workload W carries the same events as log messages of CloudWatch Logs
  * subscription records (gzipped DATA_MESSAGEs, as zlib at level 6 writes
  * them) in Lambda events; it is linked with zlib (-lz).
@@ -17,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <md5.h>
 
 #include <zlib.h>
 
@@ -83,6 +91,7 @@ static void	outs(const char *);
 static void	write_lambda(uint64_t, unsigned);
 static void	write_getrecords(uint64_t, unsigned);
 static void	write_lines(uint64_t, int, int);
+static void	write_kpl(uint64_t, int);
 static void	write_cwl(uint64_t, unsigned, unsigned);
 
 /* xorshift64*: small, fast and the same everywhere. */
@@ -290,6 +299,121 @@ write_lines(uint64_t n, int base64, int unique)
 	}
 }
 
+/* Sub-records per aggregate, aggregates per Lambda event (K and k). */
+#define KPL_PER_AGG	50
+#define KPL_PER_EVENT	20
+
+static size_t
+pb_varint(unsigned char *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
+static void
+write_record(const char *pk, const char *seq, const char *data, const char *arrival,
+    int first)
+{
+	outs(first ? "{\"Records\":[" : ",");
+	outs("{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\","
+	    "\"partitionKey\":\"");
+	outs(pk);
+	outs("\",\"sequenceNumber\":\"");
+	outs(seq);
+	outs("\",\"data\":\"");
+	outs(data);
+	outs("\",\"approximateArrivalTimestamp\":");
+	outs(arrival);
+	outs("},\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\","
+	    "\"eventID\":\"" SHARD ":");
+	outs(seq);
+	outs("\",\"eventName\":\"aws:kinesis:record\","
+	    "\"invokeIdentityArn\":\"" ARN_ROLE "\","
+	    "\"awsRegion\":\"" REGION "\","
+	    "\"eventSourceARN\":\"" ARN_STREAM "\"}");
+}
+
+/*
+ * K (plain == 0): n events as KPL aggregates of KPL_PER_AGG sub-records,
+ * KPL_PER_EVENT aggregates to a Lambda event.  An aggregate's partition key
+ * is its first sub-record's (as the KPL does), its arrival time its last
+ * sub-record's, its sequence number its first sub-record's.  The partition
+ * key table holds each user once; no explicit hash keys.  k (plain == 1): the
+ * same, one plain record per sub-record.
+ */
+static void
+write_kpl(uint64_t n, int plain)
+{
+	static struct event evs[KPL_PER_AGG];
+	static unsigned char pb[KPL_PER_AGG * 600], agg[sizeof(pb) + 20];
+	static char data[sizeof(agg) * 4 / 3 + 8];
+	const char *pks[KPL_PER_AGG];
+	unsigned char rec[600];
+	uint64_t i, nagg = 0;
+	size_t m, j, k, npk, len, rl;
+	MD5_CTX ctx;
+	int first;
+
+	for (i = 0; i < n; i += m) {
+		m = n - i < KPL_PER_AGG ? (size_t)(n - i) : KPL_PER_AGG;
+		for (j = 0; j < m; j++)
+			event_make(&evs[j], i + j, n, 0);
+		first = nagg++ % KPL_PER_EVENT == 0;
+		if (plain) {
+			for (j = 0; j < m; j++) {
+				b64_encode(data, evs[j].json, evs[j].len);
+				write_record(evs[0].pk, evs[j].seq, data,
+				    evs[m - 1].arrival, first && j == 0);
+			}
+		} else {
+			len = npk = 0;
+			for (j = 0; j < m; j++) {
+				for (k = 0; k < npk; k++)
+					if (strcmp(pks[k], evs[j].pk) == 0)
+						break;
+				if (k == npk) {
+					pks[npk++] = evs[j].pk;
+					pb[len++] = 0x0a;
+					len += pb_varint(pb + len, strlen(evs[j].pk));
+					memcpy(pb + len, evs[j].pk, strlen(evs[j].pk));
+					len += strlen(evs[j].pk);
+				}
+			}
+			for (j = 0; j < m; j++) {
+				for (k = 0; strcmp(pks[k], evs[j].pk) != 0; k++)
+					;
+				rl = 0;
+				rec[rl++] = 0x08;
+				rl += pb_varint(rec + rl, k);
+				rec[rl++] = 0x1a;
+				rl += pb_varint(rec + rl, evs[j].len);
+				memcpy(rec + rl, evs[j].json, evs[j].len);
+				rl += evs[j].len;
+				pb[len++] = 0x1a;
+				len += pb_varint(pb + len, rl);
+				memcpy(pb + len, rec, rl);
+				len += rl;
+			}
+			memcpy(agg, "\xf3\x89\x9a\xc2", 4);
+			memcpy(agg + 4, pb, len);
+			MD5Init(&ctx);
+			MD5Update(&ctx, pb, len);
+			MD5Final(agg + 4 + len, &ctx);
+			b64_encode(data, (const char *)agg, len + 20);
+			write_record(evs[0].pk, evs[0].seq, data, evs[m - 1].arrival,
+			    first);
+		}
+		if (nagg % KPL_PER_EVENT == 0 || i + m == n)
+			outs("]}\n");
+	}
+}
+
 /*
  * Workload W: n log events, events to a CloudWatch Logs DATA_MESSAGE (the
  * message of each is one event's JSON, its timestamp the event's ts), each
@@ -377,7 +501,7 @@ write_cwl(uint64_t n, unsigned per, unsigned events)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: gen [-e events] [-p per] [-s seed] L|G|N|B|D|W records\n");
+	fprintf(stderr, "usage: gen [-e events] [-p per] [-s seed] L|G|N|B|D|K|k|W records\n");
 	exit(2);
 }
 
@@ -442,6 +566,12 @@ main(int argc, char *argv[])
 		break;
 	case 'D':
 		write_lines(n, 0, 1);
+		break;
+	case 'K':
+		write_kpl(n, 0);
+		break;
+	case 'k':
+		write_kpl(n, 1);
 		break;
 	case 'W':
 		write_cwl(n, (unsigned)per, (unsigned)events);

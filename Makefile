@@ -121,7 +121,7 @@ fuzz: deps fuzz/fuzz_decode fuzz/fuzz_gunzip fuzz/fuzz_kpl
 	rm -rf fuzz/work && mkdir -p fuzz/work/corpus fuzz/work/found
 	cp fixtures/seed-event.json fixtures/golden/*.in fuzz/regress/* fuzz/work/corpus/
 	for f in fixtures/kpl/*.agg fixtures/cwl/*.gz; do \
-		{ printf '\001'; base64 -w0 "$$f"; echo; } > "fuzz/work/corpus/$${f##*/}.b64"; \
+		{ printf '\005'; base64 -w0 "$$f"; echo; } > "fuzz/work/corpus/$${f##*/}.b64"; \
 	done
 	./fuzz/fuzz_decode -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=5 \
 		-rss_limit_mb=2048 -artifact_prefix=fuzz/work/found/ fuzz/work/corpus

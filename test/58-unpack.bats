@@ -173,7 +173,7 @@ CWL='{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"/app/web",
 	local ctl='{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1700000000000,"message":"CWL CONTROL MESSAGE: Checking health of destination Kinesis stream."}]}'
 	ev 1 "$(gz "$ctl")" "$(gz '{"messageType":"DATA_MESSAGE","logGroup":5,"logEvents":[]}')" \
 		"$(gz '{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":{}}')" \
-		"$(gz '{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[{"message":5},7,{"timestamp":"x","message":"{}"},{"id":"9","message":"{\"user\":\"ok\"}"}]}')" > in
+		"$(gz '{"messageType":"DATA_MESSAGE","logGroup":"g","logEvents":[{"message":5},7,{"timestamp":"x","message":"{}"},{"id":"9","message":"{\"user\":\"no\"}"},{"id":"10","timestamp":1700000000000,"message":"{\"user\":\"ok\"}"}]}')" > in
 	run -1 --separate-stderr "$KINCOUNT" -k '{@log_group}:{user}' --stats=json in
 	assert_output 'g:ok'
 	assert_equal "$(head -n -2 <<<"$stderr")" "$(printf '%s\n' \
@@ -181,10 +181,11 @@ CWL='{"messageType":"DATA_MESSAGE","owner":"123456789012","logGroup":"/app/web",
 		'kincount: in:1: record 3 (seq 3): bad CloudWatch Logs message: logEvents is not an array' \
 		'kincount: in:1: record 4 (seq 4): log event message is not a string' \
 		'kincount: in:1: record 4 (seq 4): log event is not an object' \
-		'kincount: in:1: record 4 (seq 4): log event timestamp is not a time')"
-	assert_equal "$(tail -n 2 <<<"$stderr" | head -n 1)" 'kincount: 5 rejected (bad log message: 5)'
+		'kincount: in:1: record 4 (seq 4): log event timestamp is not a time' \
+		'kincount: in:1: record 4 (seq 4): log event has no timestamp')"
+	assert_equal "$(tail -n 2 <<<"$stderr" | head -n 1)" 'kincount: 6 rejected (bad log message: 6)'
 	run -0 jq -c '[.records, .events, .log_events, .control_messages]' <<<"$(tail -n 1 <<<"$stderr")"
-	assert_output '[4,1,4,1]'
+	assert_output '[4,1,5,1]'
 }
 
 @test "gzip: broken, truncated, trailing garbage and a bomb under --max-record-bytes are rejected" {
@@ -281,4 +282,46 @@ print(json.dumps({"pks": ["k"], "records": [{"pk": 0, "data": "{\"user\":\"x\"}"
 	ev 1 "$(gz '{"messageType":"OTHER","user":"u","logEvents":[{"message":"{\"user\":\"no\"}"}]}')" > in
 	run -0 "$KINCOUNT" -k '{@log_group}|{user}' in
 	assert_output '|u'
+}
+
+@test "kpl: every aggregate in fixtures/kpl (made by aws-kinesis-agg) gives the user records python3 found" {
+	local f name
+	for f in "$FIXTURES"/kpl/*.agg; do
+		name=${f##*/}
+		name=${name%.agg}
+		ev 1 "$(base64 -w0 "$f")" > in
+		# Expected keys from NAME.expected (INDEX, PK, EHK or -, base64 DATA per line, or
+		# the rejection of the whole aggregate), the data gunzipped and parsed by python3.
+		python3 - "${f%.agg}.expected" > want <<-'PY'
+		import base64, gzip, json, sys
+		keys, rejects = [], 0
+		for line in open(sys.argv[1]):
+		    parts = line.rstrip("\n").split("\t")
+		    if len(parts) != 4:
+		        rejects += 1
+		        continue
+		    i, pk, ehk, data = parts
+		    data = base64.b64decode(data)
+		    try:
+		        if data[:2] == b"\x1f\x8b":
+		            data = gzip.decompress(data)
+		        ev = json.loads(data)
+		        if not isinstance(ev, dict):
+		            raise ValueError
+		        keys.append("%s|%s|%s|%s" % (i, pk, "" if ehk == "-" else ehk, ev.get("id", "")))
+		    except (ValueError, OSError):
+		        rejects += 1
+		print(rejects)
+		print("\n".join(keys))
+		PY
+		run --separate-stderr "$KINCOUNT" -q -k '{@sub_sequence_number}|{@partition_key}|{@explicit_hash_key}|{id}' in
+		assert_equal "$output" "$(tail -n +2 want)" || fail "$name: keys"
+		if [ "$(head -n 1 want)" -gt 0 ]; then
+			assert_equal "$status" 1
+			assert_regex "$stderr" "^kincount: $(head -n 1 want) rejected \\(" || fail "$name"
+		else
+			assert_equal "$status" 0
+			assert_equal "$stderr" ''
+		fi
+	done
 }

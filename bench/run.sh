@@ -341,11 +341,22 @@ bench_pair() {
 	case $name in
 	L) KC_RATE_OF_L=$kr ;;
 	R) KC_RATE_OF_R=$kr ;;
+	K) KC_RATE_OF_K=$kr ;;
+	k) KC_RATE_OF_k=$kr ;;
+	N) KC_RATE_OF_N=$kr ;;
+	W) KC_RATE_OF_W=$kr ;;
 	esac
 	row "$name" "$n" "$kr" "$pr" "$rr" "$rs" "$why"
 }
 
-KC_RATE_OF_R=
+KC_RATE_OF_R= KC_RATE_OF_K= KC_RATE_OF_k= KC_RATE_OF_N= KC_RATE_OF_W=
+
+# note_ratio TEXT A B: a note "TEXT: A/B" when both rates were measured.
+note_ratio() {
+	if [ -n "$2" ] && [ "$2" != - ] && [ -n "$3" ] && [ "$3" != - ]; then
+		NOTES+=("$1: $(awk -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", a / b }')")
+	fi
+}
 
 mode_table() {
 	need jq jq /usr/bin/time time "$CC" gcc pc:libmd libmd-dev || exit 1
@@ -363,6 +374,21 @@ mode_table() {
 	local kc_L=("$L") kc_G=("$G") kc_N=(-t ts "$N") kc_B=(-t ts "$B")
 	bench_pair L "$RECORDS" kc_L "$PEER_JQ" "$JQ_L" "$L"
 	bench_pair G "$RECORDS" kc_G "$PEER_JQ" "$JQ_G" "$G"
+
+	# K: Lambda events of KPL aggregates (50 user records each); k: the same user records
+	# as plain Lambda records.  jq cannot read protobuf, so both are checked against jq on
+	# k, and K/k is the cost of a user record against a plain record.  W: CloudWatch Logs
+	# records (gzipped data messages of 50 log events) holding N's events: checked against
+	# jq on N (which cannot gunzip).  Records are user records and log events.
+	local K k W
+	K=$(workload K "$RECORDS" json)
+	k=$(workload k "$RECORDS" json)
+	W=$(workload W "$RECORDS" json)
+	# shellcheck disable=SC2034 # used by bench_pair through a name reference
+	local kc_K=("$K") kc_k=("$k") kc_W=("$W")
+	bench_pair K "$RECORDS" kc_K "$PEER_JQ" "$JQ_L" "$k"
+	bench_pair k "$RECORDS" kc_k "$PEER_JQ" "$JQ_L" "$k"
+	bench_pair W "$RECORDS" kc_W "$PEER_JQ" "$JQ_N" "$N"
 	bench_pair N "$RECORDS" kc_N "$PEER_JQ" "$JQ_N" "$N"
 	bench_pair B "$RECORDS" kc_B "$PEER_JQ_RAW" "$JQ_B" "$B"
 
@@ -426,6 +452,9 @@ mode_table() {
 		row D "$BIG" - - - - "skipped: ${KC_WHY:-kincount -c not accepted}"
 	fi
 
+	note_ratio "K/k (a KPL user record against a plain Lambda record)" "$KC_RATE_OF_K" "$KC_RATE_OF_k"
+	note_ratio "W/N (a CloudWatch Logs log event against a plain NDJSON event)" "$KC_RATE_OF_W" "$KC_RATE_OF_N"
+	note_ratio "W/L (a CloudWatch Logs log event against a plain Lambda record)" "$KC_RATE_OF_W" "$KC_RATE_OF_L"
 	if [ -n "$KC_RATE_OF_R" ] && [ "$KC_RATE_OF_R" != - ] &&
 		[ -n "$KC_RATE_OF_L" ] && [ "$KC_RATE_OF_L" != - ]; then
 		NOTES+=("R/L (cost of the Redis sink): $(awk -v r="$KC_RATE_OF_R" -v l="$KC_RATE_OF_L" 'BEGIN { printf "%.2f", r / l }')")

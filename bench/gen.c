@@ -93,6 +93,7 @@ static void	write_getrecords(uint64_t, unsigned);
 static void	write_lines(uint64_t, int, int);
 static void	write_kpl(uint64_t, int);
 static void	write_cwl(uint64_t, unsigned, unsigned);
+static void	write_record(const char *, const char *, const char *, const char *, int);
 
 /* xorshift64*: small, fast and the same everywhere. */
 static uint64_t
@@ -206,23 +207,7 @@ write_lambda(uint64_t n, unsigned per)
 	for (i = 0; i < n; i++) {
 		event_make(&ev, i, n, 0);
 		b64_encode(data, ev.json, ev.len);
-		outs(i % per == 0 ? "{\"Records\":[" : ",");
-		outs("{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\","
-		    "\"partitionKey\":\"");
-		outs(ev.pk);
-		outs("\",\"sequenceNumber\":\"");
-		outs(ev.seq);
-		outs("\",\"data\":\"");
-		outs(data);
-		outs("\",\"approximateArrivalTimestamp\":");
-		outs(ev.arrival);
-		outs("},\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\","
-		    "\"eventID\":\"" SHARD ":");
-		outs(ev.seq);
-		outs("\",\"eventName\":\"aws:kinesis:record\","
-		    "\"invokeIdentityArn\":\"" ARN_ROLE "\","
-		    "\"awsRegion\":\"" REGION "\","
-		    "\"eventSourceARN\":\"" ARN_STREAM "\"}");
+		write_record(ev.pk, ev.seq, data, ev.arrival, i % per == 0);
 		if (i % per == per - 1 || i == n - 1)
 			outs("]}\n");
 	}
@@ -476,23 +461,7 @@ write_cwl(uint64_t n, unsigned per, unsigned events)
 		b64_encode(data, gz, sizeof(gz) - z.avail_out);
 		deflateEnd(&z);
 		/* The record arrives after its last log event; its key is the stream. */
-		outs(r % per == 0 ? "{\"Records\":[" : ",");
-		outs("{\"kinesis\":{\"kinesisSchemaVersion\":\"1.0\","
-		    "\"partitionKey\":\"");
-		outs(rec.pk);
-		outs("\",\"sequenceNumber\":\"");
-		outs(ev.seq);
-		outs("\",\"data\":\"");
-		outs(data);
-		outs("\",\"approximateArrivalTimestamp\":");
-		outs(ev.arrival);
-		outs("},\"eventSource\":\"aws:kinesis\",\"eventVersion\":\"1.0\","
-		    "\"eventID\":\"" SHARD ":");
-		outs(ev.seq);
-		outs("\",\"eventName\":\"aws:kinesis:record\","
-		    "\"invokeIdentityArn\":\"" ARN_ROLE "\","
-		    "\"awsRegion\":\"" REGION "\","
-		    "\"eventSourceARN\":\"" ARN_STREAM "\"}");
+		write_record(rec.pk, ev.seq, data, ev.arrival, r % per == 0);
 		if (r % per == per - 1 || i == n)
 			outs("]}\n");
 	}

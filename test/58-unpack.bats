@@ -229,6 +229,17 @@ print(json.dumps({"pks": ["k"], "records": [{"pk": 0, "data": "{\"user\":\"x\"}"
 	run -1 --separate-stderr "$KINCOUNT" -k '{@sub_sequence_number}|{@log_event_id}|{user}' in
 	assert_output "$(printf '%s\n' '0||x' '1|1001|a' '1|1003|c')"
 	assert_equal "$(tail -n 1 <<<"$stderr")" 'kincount: 1 rejected (not an object: 1)'
+	# The other way round: a user record after a log message has no log metadata, and the
+	# time of its record, not of the last log event.
+	spec=$(python3 -c '
+import json, sys
+cwl = sys.argv[1]
+print(json.dumps({"pks": ["k"], "records": [{"pk": 0, "data": cwl, "gzip": True},
+    {"pk": 0, "data": "{\"user\":\"x\"}"}]}))' "$CWL")
+	ev 9 "$(agg "$spec")" > in
+	run -1 --separate-stderr "$KINCOUNT" -k '{@sub_sequence_number}|{@log_group}|{@log_stream}|{@log_event_id}|{@time:%s}|{user}' in
+	assert_output "$(printf '%s\n' '0|/app/web|i-0abc|1001|1700000000|a' '0|/app/web|i-0abc|1003|1700003600|c' \
+		'1||||1450310400|x')"
 }
 
 @test "--strict stopping inside an aggregate: none of it counts and its checkpoint stays, so a rerun counts it once" {

@@ -313,8 +313,8 @@ b64_decode(const char *s, size_t n, unsigned char *out)
 	return o - out;
 }
 
-/* Decode record data into d->payload, followed by a newline that ends the last JSON value.
- * Returns enum data_state. */
+/* Decode record data into d->payload, with room after it for the newline parse_events
+ * puts there.  Returns enum data_state. */
 static int
 decode_data(struct decoder *d, const char *s, size_t n)
 {
@@ -333,7 +333,6 @@ decode_data(struct decoder *d, const char *s, size_t n)
 	if ((size_t)len > d->o.max_record)
 		return DATA_LARGE;
 	d->payload.len = (size_t)len;
-	d->payload.p[d->payload.len] = '\n';
 	return DATA_OK;
 }
 
@@ -377,8 +376,7 @@ decode_line(struct decoder *d)
 	size_t off = d->item;
 
 	/* A document starts at its first non-blank byte. */
-	while (off < d->in.len && (d->in.p[off] == ' ' || d->in.p[off] == '\t' ||
-	    d->in.p[off] == '\r' || d->in.p[off] == '\n'))
+	while (off < d->in.len && is_blank(d->in.p[off]))
 		off++;
 	return line_at(d, off);
 }
@@ -398,11 +396,9 @@ trimmed(const struct buf *b, size_t from, size_t to)
 {
 	struct text t;
 
-	while (from < to && (b->p[from] == ' ' || b->p[from] == '\t' || b->p[from] == '\r' ||
-	    b->p[from] == '\n'))
+	while (from < to && is_blank(b->p[from]))
 		from++;
-	while (to > from && (b->p[to - 1] == ' ' || b->p[to - 1] == '\t' ||
-	    b->p[to - 1] == '\r' || b->p[to - 1] == '\n'))
+	while (to > from && is_blank(b->p[to - 1]))
 		to--;
 	t.p = b->p + from;
 	t.n = to - from;
@@ -775,52 +771,6 @@ static const unsigned tag_meta[T_NTAGS] = {
 	[T_RECID] = META_RECID,
 };
 
-/* The latest time kincount reads: 9999-12-31T23:59:59Z. */
-#define EPOCH_MAX	253402300799LL
-
-/* An arrival time written as a JSON number of epoch seconds (unit 1) or milliseconds (unit
- * 1000), each envelope's own unit (never guessed from the size): whole seconds, rounded
- * down.  The usual shapes, 1545084650.987 and 1507217624302, are read without strtod. */
-static int
-epoch_number(const char *p, size_t n, int64_t unit, int64_t *secs)
-{
-	char tmp[64], *end;
-	int64_t whole = 0;
-	size_t i = 0;
-	double v;
-
-	size_t lim = n < 18 ? n : 18;
-	unsigned c;
-
-	while (i < lim && (c = (unsigned)(unsigned char)p[i] - '0') <= 9) {
-		whole = whole * 10 + c;
-		i++;
-	}
-	if (i > 0 && i < lim && p[i] == '.') {
-		size_t j = i + 1;
-		while (j < n && (unsigned)(unsigned char)p[j] - '0' <= 9)
-			j++;
-		if (j > i + 1 && j == n)
-			i = n;
-	}
-	if (i > 0 && i == n) {
-		*secs = unit == 1 ? whole : whole / unit;
-		return *secs <= EPOCH_MAX ? 0 : -1;
-	}
-	if (n == 0 || n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, p, n);
-	tmp[n] = '\0';
-	errno = 0;
-	v = strtod(tmp, &end) / (double)unit;
-	if (end != tmp + n || errno != 0 || !(v >= -EPOCH_MAX && v <= EPOCH_MAX))
-		return -1;
-	*secs = (int64_t)v;
-	if ((double)*secs > v)
-		(*secs)--;
-	return 0;
-}
-
 /* What a field of an envelope path says of a record's shape (for -f auto). */
 static unsigned
 path_shape(int fmt, int tag)
@@ -870,7 +820,8 @@ env_value(struct decoder *d, int mark, int type, const char *p, size_t n)
 		if (type == SLOT_STRING)
 			r->has_time = kc_time_parse(p, n, 1, d->o.local_time, &r->time) == 0;
 		else if (type == SLOT_NUMBER)
-			r->has_time = epoch_number(p, n, TAG_FMT(mark) == FMT_FIREHOSE ? 1000 : 1,
+			/* Each envelope's own unit, never guessed from the size. */
+			r->has_time = kc_epoch_parse(p, n, TAG_FMT(mark) == FMT_FIREHOSE ? 1000 : 1,
 			    &r->time) == 0;
 		return;
 	case T_SEQ:		dst = &r->seq; break;
@@ -1093,8 +1044,6 @@ on_open(struct jp *jp, int array)
 	case ROLE_TOP:
 		if (!jp->stream)
 			jp->values++;
-		else if (!d->force_env)
-			doc_state_clear(d);
 		if (pay == NULL)
 			break;
 		if (!array) {
@@ -1514,7 +1463,7 @@ cw_value(struct decoder *d, int type, const char *p, size_t n)
 		case CW_TS:
 			/* Epoch milliseconds, a whole number as CloudWatch Logs writes it. */
 			if (type != SLOT_NUMBER || !whole_number(p, n) ||
-			    epoch_number(p, n, 1000, &c->ev_time) == -1) {
+			    kc_epoch_parse(p, n, 1000, &c->ev_time) == -1) {
 				if (c->ev_why == NULL)
 					c->ev_why = "log event timestamp is not a time";
 			} else {
@@ -2288,6 +2237,7 @@ feed_json(struct decoder *d)
 				return;
 			}
 			d->pos = d->doc_start;
+			doc_state_clear(d);
 			d->force_env = 1;
 			continue;
 		}

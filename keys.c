@@ -640,11 +640,13 @@ tmpl_match(struct tmpl_set *s, const struct event *ev, enum kc_reason *why, cons
 			    s->c[i].path);
 	for (size_t i = 0; i < s->nc; i++) {
 		const struct cond *c = &s->c[i];
-		const struct slot *v = &ev->slots[c->slot >= 0 ? c->slot : 0];
+		const struct slot *v;
 		struct slot mv;
 		int eq;
 
-		if (c->slot < 0) {
+		if (c->slot >= 0) {
+			v = &ev->slots[c->slot];
+		} else {
 			/* Metadata: text, empty when unknown. */
 			struct text t = meta_value(ev->meta, c->meta);
 			mv = (struct slot){ t.p, t.n, t.n > 0 ? SLOT_STRING : SLOT_MISSING };

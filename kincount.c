@@ -423,7 +423,7 @@ report(struct run *r, enum kc_reason why, const char *msg, long line, long long 
 	dead_letter(r, msg, line, recno, m, data);
 }
 
-/* A rejection is held until its document ends.  A document that turns out broken is one
+/* A rejection (reject) is held until its document ends.  A document that turns out broken is one
  * rejection, and nothing read from inside it is reported: when a document cut short has
  * swallowed the start of the next one, what that looked like (a record with no data, say)
  * is no rejection, and the next document is read again (decode.c).  A record rejected
@@ -440,7 +440,7 @@ struct held {
 };
 
 static void
-hold(struct run *r, enum kc_reason why, const char *msg, long long recno,
+reject(struct run *r, enum kc_reason why, const char *msg, long long recno,
     const struct recmeta *m, struct text data)
 {
 	static const struct recmeta none;
@@ -504,13 +504,6 @@ held_report(struct run *r)
 	buf_free(&msg);
 	r->held.len = 0;
 	r->nheld = 0;
-}
-
-static void
-reject(struct run *r, enum kc_reason why, const char *msg, long long recno,
-    const struct recmeta *m, struct text data)
-{
-	hold(r, why, msg, recno, m, data);
 }
 
 /* A key Redis refused: its count goes to the dead letters. */

@@ -490,17 +490,16 @@ parse_iso(const char *s, size_t n, int local, int64_t *secs)
 }
 
 int
-kc_time_parse(const char *s, size_t n, int is_string, int local, int64_t *secs)
+kc_epoch_parse(const char *s, size_t n, int64_t unit, int64_t *secs)
 {
 	char tmp[64], *end;
 	double v, a;
 
-	if (is_string && n >= 10 && s[4] == '-')
-		return parse_iso(s, n, local, secs);
 	if (n == 0 || n >= sizeof(tmp))
 		return -1;
 	/* The common shapes, 1450478021000 and 1545084650.987, without strtod: a
-	 * non-negative number's whole part decides both its unit and the rounding down. */
+	 * non-negative number's whole part decides the unit (when it is guessed) and the
+	 * rounding down. */
 	if (s[0] >= '0' && s[0] <= '9') {
 		int64_t whole = 0;
 		size_t i = 0, lim = n < 18 ? n : 18;
@@ -517,8 +516,10 @@ kc_time_parse(const char *s, size_t n, int is_string, int local, int64_t *secs)
 				i = n;
 		}
 		if (i == n) {
-			*secs = whole < 100000000000LL ? whole :
-			    whole < 100000000000000LL ? whole / 1000 : whole / 1000000;
+			if (unit == 0)
+				unit = whole < 100000000000LL ? 1 :
+				    whole < 100000000000000LL ? 1000 : 1000000;
+			*secs = unit == 1 ? whole : whole / unit;
 			return *secs <= TIME_MAX_SECS ? 0 : -1;
 		}
 	}
@@ -534,12 +535,19 @@ kc_time_parse(const char *s, size_t n, int is_string, int local, int64_t *secs)
 	if (*end != '\0' || errno == ERANGE || v != v)
 		return -1;
 	a = v < 0 ? -v : v;
-	if (a >= 1e14)
-		v /= 1e6;
-	else if (a >= 1e11)
-		v /= 1e3;
+	if (unit == 0)
+		unit = a >= 1e14 ? 1000000 : a >= 1e11 ? 1000 : 1;
+	v /= (double)unit;
 	if (v > (double)TIME_MAX_SECS || v < -(double)TIME_MAX_SECS)
 		return -1;
 	*secs = (int64_t)floor(v);
 	return 0;
+}
+
+int
+kc_time_parse(const char *s, size_t n, int is_string, int local, int64_t *secs)
+{
+	if (is_string && n >= 10 && s[4] == '-')
+		return parse_iso(s, n, local, secs);
+	return kc_epoch_parse(s, n, 0, secs);
 }

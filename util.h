@@ -102,5 +102,9 @@ extern const char *const kc_reason_name[R_NREASONS];
  * datetime does with fold=0.  A date-time with an offset ignores TZ.  Returns 0 with whole
  * seconds in *secs (rounded down), or -1 when the text is not a time. */
 int	 kc_time_parse(const char *, size_t, int is_string, int local, int64_t *secs);
+/* Read a number of epoch seconds (unit 1), milliseconds (1000) or microseconds (1000000),
+ * or (unit 0) of the unit its size says, as kc_time_parse does.  Returns 0 with whole
+ * seconds in *secs (rounded down), or -1. */
+int	 kc_epoch_parse(const char *, size_t, int64_t unit, int64_t *secs);
 
 #endif

@@ -162,15 +162,11 @@ kc_wait() {
 	kstderr=$(cat "$BATS_TEST_TMPDIR/err")
 }
 
-# wait_for SECONDS COMMAND...: polls COMMAND every 20 ms until it succeeds, at most SECONDS.
+# wait_for SECONDS COMMAND...: wait_until (helper.bash), failing the test when it times out.
 wait_for() {
-	local limit=$1 i
+	local limit=$1
 	shift
-	for ((i = 0; i < limit * 50; i++)); do
-		"$@" && return 0
-		sleep 0.02
-	done
-	fail "timed out after $limit s waiting for: $*"
+	wait_until "$limit" "$@" || fail "timed out after $limit s waiting for: $*"
 }
 
 # script_cached: true once the server holds a script (after SCRIPT FLUSH: kincount's).

@@ -174,6 +174,27 @@ enum {
 	OPT_SHOW_CHECKPOINT, OPT_STREAM, OPT_STRICT, OPT_TIMEOUT_MS, OPT_TTL, OPT_WAIT_REPLICAS
 };
 
+/* getopt_long found arg wrong: an unknown option, or one without its argument. */
+static void
+bad_option(const char *arg, const char *shorts)
+{
+	struct buf b = { 0 };
+	const char *p;
+
+	buf_add_escaped(&b, arg, strlen(arg));
+	buf_addc(&b, '\0');
+	if (optopt == 0)
+		run_warnx("unrecognized option '%s'", b.p);
+	else if (strncmp(arg, "--", 2) == 0 && strchr(arg, '=') != NULL)
+		run_warnx("option '%s' allows no argument", b.p);
+	else if (optopt >= 256 || ((p = strchr(shorts, optopt)) != NULL && p[1] == ':'))
+		run_warnx("option '%s' requires an argument", b.p);
+	else
+		run_warnx("invalid option -- '%c'", optopt);
+	buf_free(&b);
+	usage();
+}
+
 static const struct option longopts[] = {
 	{ "batch",		required_argument,	NULL, OPT_BATCH },
 	{ "checkpoint",		no_argument,		NULL, OPT_CHECKPOINT },
@@ -275,9 +296,11 @@ parse_options(int argc, char *argv[], struct config *c)
 	};
 	static const char *const missing[] = { "empty", "skip", "reject", NULL };
 	static const char *const forms[] = { "text", "json", NULL };
+	static const char shorts[] = "cdf:hk:qr:s::t:Vw:";
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "cdf:hk:qr:s::t:Vw:", longopts, NULL)) != -1) {
+	opterr = 0;	/* its messages are ours, so that Lambda gets them too */
+	while ((ch = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			c->o.count = 1;
@@ -398,7 +421,7 @@ parse_options(int argc, char *argv[], struct config *c)
 			c->redis_only = "--ttl";
 			break;
 		default:
-			usage();
+			bad_option(argv[optind - 1], shorts);
 		}
 	}
 }
@@ -507,7 +530,7 @@ lambda_loop(struct run *r)
 	struct kc_err err;
 	json_t *o;
 	char *s;
-	int failures = 0, status = KC_OK;
+	int failures = 0;
 
 	while (!run_signal()) {
 		switch (lambda_next(api, &inv, &err)) {
@@ -520,9 +543,12 @@ lambda_loop(struct run *r)
 			    run_last_warning(), &err) == -1)
 				run_warnx("lambda: %s: cannot post the error: %s", inv.id, err.msg);
 			continue;
+		case LAMBDA_EXIT:
+			run_warnx("lambda: %s; exiting", err.msg);
+			return KC_OK;
 		case LAMBDA_GONE:
 			run_warnx("lambda: %s; exiting", err.msg);
-			return status;
+			return KC_IO;
 		case LAMBDA_FAILED:
 			run_warnx("lambda: %s", err.msg);
 			if (++failures >= 5)

@@ -223,7 +223,7 @@ lambda_next(struct lambda *l, struct lambda_inv *inv, struct kc_err *err)
 	}
 	if (status == 500) {
 		kc_errf(err, "next invocation: the Runtime API answered 500 (exit)");
-		return LAMBDA_GONE;
+		return LAMBDA_EXIT;
 	}
 	if (status != 200) {
 		kc_errf(err, "next invocation: the Runtime API answered %ld", status);

@@ -22,7 +22,8 @@ enum lambda_next {
 	LAMBDA_EVENT,		/* an invocation to process */
 	LAMBDA_TOO_LARGE,	/* an invocation whose event was over the limit (not read;
 				 * only inv.id is set): answer it with an error */
-	LAMBDA_GONE,		/* the Runtime API said to exit (500) or is gone */
+	LAMBDA_EXIT,		/* the Runtime API said to exit (500) */
+	LAMBDA_GONE,		/* the Runtime API cannot be reached */
 	LAMBDA_FAILED		/* anything else: err says what */
 };
 

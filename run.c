@@ -79,7 +79,7 @@ struct run {
 	/* the document being read (rolled back when it breaks) */
 	unsigned long long	 doc_events, doc_keys, doc_filtered;
 	unsigned long long	 doc_records;
-	unsigned long long	 doc_nodata;	/* its records rejected for having no data */
+	unsigned long long	 doc_noseq;	/* its records without a sequence number */
 	unsigned long long	 docs;		/* documents read whole or rejected */
 	/* Rejections inside the open document wait for its end (see hold): held.len and
 	 * nheld when the open record began, to drop what a rejected record held. */
@@ -768,6 +768,8 @@ on_record_begin(void *arg, const struct recmeta *m)
 	r->doc_records++;
 	r->batch_records++;
 	r->recno = (long long)r->records;
+	if (m->seq.n == 0)
+		r->doc_noseq++;
 	if (r->lambda && !r->has_first) {
 		r->first_seq.len = 0;
 		r->has_first = buf_add(&r->first_seq, m->seq.p, m->seq.n) == 0;
@@ -830,8 +832,6 @@ on_record_end(void *arg, const struct recmeta *m, const struct reject *rj)
 	if (r->skip_record)
 		return;
 	if (rj != NULL) {
-		if (rj->reason == R_RECORD && m->part == 0)
-			r->doc_nodata++;
 		sink_rollback(r->sink, r->rec_mark);
 		r->held.len = r->rec_held;
 		r->nheld = r->rec_nheld;
@@ -847,13 +847,13 @@ static void
 on_doc_end(void *arg, const struct reject *rj, int envelope)
 {
 	static const struct reject not_kinesis = {
-		R_ENVELOPE, "not a Kinesis event: no record has kinesis data", { NULL, 0 }
+		R_ENVELOPE, "no record has a kinesis.sequenceNumber", { NULL, 0 }
 	};
 	struct run *r = arg;
 
 	r->doc_open = 0;
 	r->docs++;
-	if (r->lambda && rj == NULL && r->doc_records > 0 && r->doc_nodata == r->doc_records)
+	if (r->lambda && rj == NULL && r->doc_records > 0 && r->doc_noseq == r->doc_records)
 		rj = &not_kinesis;
 	if (rj != NULL) {
 		/* Nothing of a broken document counts, nor is anything inside it reported:
@@ -862,7 +862,7 @@ on_doc_end(void *arg, const struct reject *rj, int envelope)
 		sink_abort(r->sink);
 		r->records -= r->doc_records;
 		r->doc_events = r->doc_keys = r->doc_filtered = r->doc_records = 0;
-		r->doc_nodata = 0;
+		r->doc_noseq = 0;
 		r->held.len = 0;
 		r->nheld = 0;
 		if (r->lambda) {
@@ -881,7 +881,7 @@ on_doc_end(void *arg, const struct reject *rj, int envelope)
 	}
 	kin_finish(r);
 	held_report(r);
-	r->doc_records = r->doc_nodata = 0;
+	r->doc_records = r->doc_noseq = 0;
 	r->events += r->doc_events;
 	r->keys += r->doc_keys;
 	r->filtered += r->doc_filtered;

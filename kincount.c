@@ -1075,6 +1075,7 @@ help(void)
 "                            at most 9000000000000000)\n"
 "      --timeout-ms MS       connect and command timeout (default " STR(DEF_TIMEOUT_MS) ")\n"
 "      --retries N           retries of a failed batch (default " STR(DEF_RETRIES) ")\n"
+"      --wait-replicas N     a batch is applied once N replicas hold it (WAIT)\n"
 "      --checkpoint          exactly once: skip records at or below the stored checkpoint\n"
 "      --checkpoint-key KEY  hash of the checkpoints (default " DEF_CHECKPOINT_KEY ")\n"
 "      --show-checkpoint STREAM/SHARD  print the stored sequence number and exit\n"
@@ -1120,7 +1121,7 @@ enum {
 	OPT_BATCH = 256, OPT_CHECKPOINT, OPT_CHECKPOINT_KEY, OPT_DEAD_LETTER, OPT_ESCAPE_VALUES,
 	OPT_FLUSH_MS, OPT_LOCAL_TIME, OPT_MAX_ERRORS, OPT_MAX_KEY_BYTES, OPT_MAX_RECORD_BYTES,
 	OPT_MISSING, OPT_NO_PROGRESS, OPT_PREFIX, OPT_PROGRESS, OPT_RETRIES, OPT_SHARD,
-	OPT_SHOW_CHECKPOINT, OPT_STREAM, OPT_STRICT, OPT_TIMEOUT_MS, OPT_TTL
+	OPT_SHOW_CHECKPOINT, OPT_STREAM, OPT_STRICT, OPT_TIMEOUT_MS, OPT_TTL, OPT_WAIT_REPLICAS
 };
 
 static const struct option longopts[] = {
@@ -1155,6 +1156,7 @@ static const struct option longopts[] = {
 	{ "timeout-ms",		required_argument,	NULL, OPT_TIMEOUT_MS },
 	{ "ttl",		required_argument,	NULL, OPT_TTL },
 	{ "version",		no_argument,		NULL, 'V' },
+	{ "wait-replicas",	required_argument,	NULL, OPT_WAIT_REPLICAS },
 	{ "where",		required_argument,	NULL, 'w' },
 	{ NULL,			0,			NULL, 0 }
 };
@@ -1330,6 +1332,10 @@ parse_options(int argc, char *argv[], struct run *r, struct config *c)
 		case OPT_TTL:
 			c->ropt.ttl = number("--ttl", optarg, 1, TTL_MAX);
 			c->redis_only = "--ttl";
+			break;
+		case OPT_WAIT_REPLICAS:
+			c->ropt.wait_replicas = (int)number("--wait-replicas", optarg, 0, 1000);
+			c->redis_only = "--wait-replicas";
 			break;
 		default:
 			usage();

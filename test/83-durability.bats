@@ -304,6 +304,34 @@ primary_and_replica() {
 	assert_equal "$(on r checkpoint)" "$(last_seq all)"
 }
 
+@test "no persistence: a restart loses the counts; the run that goes on reports it, never silently" {
+	gen_lambda 4 5 0 > a1
+	gen_lambda 4 5 20 > a2
+	expect_counts a2 > want_a2
+	node_start p
+	endpoint p
+	mkfifo fifo
+	kc_bg -r "$(ep_url)" --checkpoint --flush-ms 50 --timeout-ms 500 --retries 5 \
+		"${KC_KEYS[@]}" < fifo &
+	KPID=$!
+	exec 5> fifo
+	cat a1 >&5
+	wait_for 30 drained "$KPID" 5
+	assert_equal "$(on p checkpoint)" "$(last_seq a1)"
+	node_kill9 p
+	node_start p 5>&-
+	cat a2 >&5
+	exec 5>&-
+	kc_wait 30
+	assert_equal "$KSTATUS" 3 "exit status; stderr: $kstderr"
+	stderr=$kstderr
+	stderr_has_re "^kincount: redis: batch 5 not applied( after 1 retry)?: the checkpoint of $CKPT_FIELD is at nothing, not where this run left it: is another writer on this shard, or did the server lose acknowledged writes .* \\(4 batches applied\\)$"
+	assert_equal "$(on p redis_counters)" ''
+	# A new run starts from nothing: what it reads is counted once.
+	run -0 --separate-stderr kc -r "$(ep_url)" --checkpoint "${KC_KEYS[@]}" a2
+	assert_equal "$(on p redis_counters)" "$(cat want_a2)"
+}
+
 # --- redis.c through its driver --------------------------------------------------------------
 
 @test "redis_deadline: a batch to a stopped server ends by the deadline, not after --timeout-ms x --retries" {

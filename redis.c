@@ -144,7 +144,7 @@ struct redis {
 	int		 pending;	/* a batch was sent, its reply not read yet */
 	long		 wait_ms;	/* the timeout of the WAIT sent after it */
 	int64_t		 deadline;	/* CLOCK_MONOTONIC ms; 0: none */
-	int		 sock_ms;	/* the socket timeout now set; 0: not known */
+	long		 sock_ms;	/* the socket timeout now set; 0: not known */
 	uint64_t	 busy_ns;	/* time spent in the verbs */
 	char		 token[96];
 	int		 retried;	/* retries before the last failure */

@@ -1109,17 +1109,17 @@ event_failed(struct run *r)
 /* One line per event on stderr (CloudWatch Logs), or one JSON object with --stats=json. */
 static void
 event_log(struct run *r, const struct run_answer *a, double ms, uint64_t batches,
-    uint64_t redis_ms)
+    double redis_ms)
 {
 	static const char *const result[] = { "applied", "failed", "invalid" };
 
 	if (r->o.stats == STATS_JSON) {
-		json_t *o = json_pack("{sssssIsIsIsIsIsIsIsIsf}",
+		json_t *o = json_pack("{sssssIsIsIsIsIsIsIsfsf}",
 		    "request_id", r->name, "result", result[a->kind],
 		    "records", (json_int_t)r->records, "events", (json_int_t)r->events,
 		    "keys", (json_int_t)r->keys, "rejected", (json_int_t)r->rejected,
 		    "filtered", (json_int_t)r->filtered, "duplicates", (json_int_t)r->duplicates,
-		    "batches", (json_int_t)batches, "redis_ms", (json_int_t)redis_ms,
+		    "batches", (json_int_t)batches, "redis_ms", redis_ms,
 		    "duration_ms", ms);
 		json_t *keys = json_array();
 		struct text t = { r->first_keys.p, r->first_keys.len };
@@ -1158,9 +1158,9 @@ event_log(struct run *r, const struct run_answer *a, double ms, uint64_t batches
 	}
 	buf_addc(&r->line, '\0');
 	fprintf(stderr, "kincount: %s: %s: %llu records, %llu events, %llu keys, %llu rejected, "
-	    "%llu filtered, %llu duplicates, %.1f ms (redis %llu ms)%s%.*s\n", r->name, r->line.p,
+	    "%llu filtered, %llu duplicates, %.1f ms (redis %.1f ms)%s%.*s\n", r->name, r->line.p,
 	    r->records, r->events, r->keys, r->rejected, r->filtered, r->duplicates, ms,
-	    (unsigned long long)redis_ms, r->nfirst ? "; keys " : "",
+	    redis_ms, r->nfirst ? "; keys " : "",
 	    (int)r->first_keys.len, r->first_keys.p ? r->first_keys.p : "");
 }
 
@@ -1170,7 +1170,7 @@ run_event(struct run *r, const char *name, const char *body, size_t len, int64_t
 {
 	struct timespec t0;
 	uint64_t batches = r->redis ? redis_batches(r->redis) : 0;
-	uint64_t busy = r->redis ? redis_busy_ms(r->redis) : 0;
+	double busy = r->redis ? redis_busy_ms(r->redis) : 0;
 	size_t off = 0, avail, n;
 	char *space;
 
@@ -1213,14 +1213,15 @@ run_event(struct run *r, const char *name, const char *body, size_t len, int64_t
 	}
 	a->first_seq = (struct text){ r->first_seq.p ? r->first_seq.p : "", r->first_seq.len };
 	a->why = NULL;
-	if (r->is_invalid || r->docs == 0) {
-		a->kind = RUN_INVALID;
-		a->why = r->is_invalid && r->invalid.len > 0 ? r->invalid.p :
-		    r->docs == 0 ? "the event is empty" : "?";
-		event_failed(r);
-	} else if (r->sink_dead || r->dl_failed || r->status >= KC_SINK) {
+	if (r->sink_dead || r->dl_failed || r->status >= KC_SINK) {
+		/* Redis failed (or a dead letter was lost) before the event was read whole,
+		 * or after: all of it is to be retried. */
 		a->kind = RUN_FAILED;
 		a->why = got_signal ? "stopped by a signal" : run_last_warning();
+		event_failed(r);
+	} else if (r->is_invalid || r->docs == 0) {
+		a->kind = RUN_INVALID;
+		a->why = r->is_invalid && r->invalid.len > 0 ? r->invalid.p : "the event is empty";
 		event_failed(r);
 	} else {
 		a->kind = RUN_APPLIED;

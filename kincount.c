@@ -43,9 +43,6 @@
 #define DEADLINE_MARGIN_MS	500
 /* The start-up connection in Lambda is tried this long (Lambda's init phase is 10 s). */
 #define INIT_CONNECT_MS		2000
-/* The largest event read (Lambda's own limit is 6 MB): the decoder's limit for any
- * envelope document with the default --max-record-bytes. */
-#define MAX_EVENT_BYTES		((size_t)256 << 20)
 
 static const char usage_line[] = "usage: kincount [options] [file ...]\n";
 
@@ -523,7 +520,7 @@ clock_ms(clockid_t id)
 /* The Lambda loop: each invocation's event through the run, answered with a partial batch
  * response, until the Runtime API says to exit or goes away. */
 static int
-lambda_loop(struct run *r)
+lambda_loop(struct run *r, size_t max_event)
 {
 	struct lambda_inv inv;
 	struct run_answer a;
@@ -532,13 +529,17 @@ lambda_loop(struct run *r)
 	char *s;
 	int failures = 0;
 
-	while (!run_signal()) {
-		switch (lambda_next(api, &inv, &err)) {
+	for (;;) {
+		enum lambda_next got = lambda_next(api, max_event, &inv, &err);
+
+		if (run_signal())
+			break;
+		switch (got) {
 		case LAMBDA_EVENT:
 			break;
 		case LAMBDA_TOO_LARGE:
-			run_warnx("%s: the event is over %zu bytes: not read", inv.id,
-			    MAX_EVENT_BYTES);
+			run_warnx("%s: the event is over %zu bytes (twice --max-record-bytes): "
+			    "not read", inv.id, max_event);
 			if (lambda_error(api, inv.id, "Kincount.EventTooLarge",
 			    run_last_warning(), &err) == -1)
 				run_warnx("lambda: %s: cannot post the error: %s", inv.id, err.msg);
@@ -601,7 +602,7 @@ main(int argc, char *argv[])
 	int status, fatal;
 
 	if (rt != NULL && lambda_asked(argc, argv)) {
-		if ((api = lambda_new(rt, MAX_EVENT_BYTES, &err)) == NULL) {
+		if ((api = lambda_new(rt, run_signal, &err)) == NULL) {
 			run_warnx("lambda: %s", err.msg);
 			return KC_IO;
 		}
@@ -638,7 +639,10 @@ main(int argc, char *argv[])
 			die(KC_SINK, "Kincount.RedisError");
 		}
 		run_catch_signals();
-		status = lambda_loop(r);
+		/* Lambda's own limit is 6 MB; an event may hold a record of the largest
+		 * size, in base64, and its envelope. */
+		status = lambda_loop(r, c.o.dopt.max_record > SIZE_MAX / 2 ? SIZE_MAX :
+		    2 * c.o.dopt.max_record);
 		run_free(r);
 		lambda_free(api);
 		return status;

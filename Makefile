@@ -7,14 +7,16 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 
-PKGS     = yajl jansson hiredis zlib libmd libcurl
+PKGS     = yajl jansson hiredis zlib libmd
+# libcurl's headers only: lambda.c loads the library with dlopen(3) (see there).
+CURL_CFLAGS = $$(pkg-config --cflags libcurl)
 BUILD_DEBS = build-essential pkg-config libyajl-dev libjansson-dev libhiredis-dev zlib1g-dev libmd-dev libcurl4-openssl-dev
 TEST_DEBS  = bats bats-support bats-assert redis-server redis-tools jq mandoc bsdutils python3 gzip \
 	     clang-14 libclang-rt-14-dev
 
 KC_CFLAGS  = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
 	     -Wstrict-prototypes -Wmissing-prototypes
-KC_LDLIBS  = -lm
+KC_LDLIBS  = -lm -ldl
 ifeq ($(SANITIZE),1)
 KC_CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 KC_LDFLAGS = -fsanitize=address,undefined
@@ -45,7 +47,7 @@ kincount: $(OBJS)
 	$(CC) $(KC_LDFLAGS) $(LDFLAGS) -o $@ $(OBJS) $$(pkg-config --libs $(PKGS)) $(KC_LDLIBS) $(LDLIBS)
 
 %.o: %.c $(HDRS) $(BUILDTAG) | deps
-	$(CC) $(KC_CFLAGS) $$(pkg-config --cflags $(PKGS)) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(KC_CFLAGS) $$(pkg-config --cflags $(PKGS)) $(CURL_CFLAGS) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 fuzz/%.o: KC_CFLAGS += -I.
 
@@ -64,8 +66,8 @@ LIB_SRCS      = $(filter-out kincount.c,$(SRCS))
 fuzz/clang-replay-%: fuzz/replay.c fuzz/fuzz_%.c $(LIB_SRCS) $(HDRS)
 	@./tools/need-debs $(FUZZ_DEBS)
 	clang-14 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE -I. \
-		$$(pkg-config --cflags $(PKGS)) fuzz/replay.c fuzz/fuzz_$*.c $(LIB_SRCS) \
-		$$(pkg-config --libs $(PKGS)) -lm -o $@
+		$$(pkg-config --cflags $(PKGS)) $(CURL_CFLAGS) fuzz/replay.c fuzz/fuzz_$*.c $(LIB_SRCS) \
+		$$(pkg-config --libs $(PKGS)) -lm -ldl -o $@
 
 clang-replays: $(CLANG_REPLAYS)
 

@@ -1,6 +1,11 @@
 /* The Lambda Runtime API client: GET .../invocation/next (with no timeout: the process may
  * be frozen between invocations), POST .../invocation/ID/response, .../invocation/ID/error
- * and .../init/error, over one libcurl handle, so the connection to the API is kept. */
+ * and .../init/error, over one libcurl handle, so the connection to the API is kept.
+ *
+ * libcurl is loaded with dlopen(3) when a Lambda loop starts, not linked: linked, it and
+ * the thirty libraries it needs cost every run of kincount 6 MB of memory and the time to
+ * load them, for a feature only --lambda uses. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +18,59 @@
 #include "lambda.h"
 
 #define API_PREFIX	"/2018-06-01/runtime/"
+#define LIBCURL		"libcurl.so.4"	/* the soname of libcurl 7 and 8 */
 #define POST_TIMEOUT_MS	30000L		/* an answer the API does not take in this long */
+
+/* The libcurl functions used, from dlopen. */
+static struct {
+	void		*dl;
+	CURLcode	(*global_init)(long);
+	void		(*global_cleanup)(void);
+	CURL		*(*easy_init)(void);
+	void		(*easy_cleanup)(CURL *);
+	CURLcode	(*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode	(*easy_perform)(CURL *);
+	CURLcode	(*easy_getinfo)(CURL *, CURLINFO, ...);
+	char		*(*easy_escape)(CURL *, const char *, int);
+	void		(*free)(void *);
+	const char	*(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void		(*slist_free_all)(struct curl_slist *);
+} lc;
+
+/* Load libcurl once.  0, or -1 with err filled. */
+static int
+curl_load(struct kc_err *err)
+{
+	static const char *const names[] = {
+		"curl_global_init", "curl_global_cleanup", "curl_easy_init", "curl_easy_cleanup",
+		"curl_easy_setopt", "curl_easy_perform", "curl_easy_getinfo", "curl_easy_escape",
+		"curl_free", "curl_easy_strerror", "curl_slist_append", "curl_slist_free_all"
+	};
+	void **slots[] = {
+		(void **)&lc.global_init, (void **)&lc.global_cleanup, (void **)&lc.easy_init,
+		(void **)&lc.easy_cleanup, (void **)&lc.easy_setopt, (void **)&lc.easy_perform,
+		(void **)&lc.easy_getinfo, (void **)&lc.easy_escape, (void **)&lc.free,
+		(void **)&lc.easy_strerror, (void **)&lc.slist_append, (void **)&lc.slist_free_all
+	};
+	const char *e;
+
+	if (lc.dl != NULL)
+		return 0;
+	if ((lc.dl = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		e = dlerror();
+		kc_errf(err, "cannot load libcurl: %s", e ? e : LIBCURL);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((*slots[i] = dlsym(lc.dl, names[i])) == NULL) {
+			kc_errf(err, "cannot load libcurl: %s has no %s", LIBCURL, names[i]);
+			dlclose(lc.dl);
+			lc.dl = NULL;
+			return -1;
+		}
+	return 0;
+}
 
 struct lambda {
 	CURL		*c;
@@ -28,6 +85,7 @@ struct lambda {
 	int		 has_trace;
 	struct curl_slist *json_hdr;
 	int		(*stopped)(void);
+	int		 waiting;	/* in lambda_next */
 	char		 errbuf[CURL_ERROR_SIZE];
 };
 
@@ -39,7 +97,8 @@ on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 	struct lambda *l = arg;
 
 	(void)a, (void)b, (void)c, (void)d;
-	return l->stopped != NULL && l->stopped();
+	/* Only the wait for an event: an answer being posted is posted whole. */
+	return l->waiting && l->stopped != NULL && l->stopped();
 }
 
 struct lambda *
@@ -48,29 +107,31 @@ lambda_new(const char *api, int (*stopped)(void), struct kc_err *err)
 	struct lambda *l;
 	size_t n = strlen(api);
 
-	if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
+	if (curl_load(err) == -1)
+		return NULL;
+	if (lc.global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
 		kc_errf(err, "libcurl cannot start");
 		return NULL;
 	}
 	if ((l = calloc(1, sizeof(*l))) == NULL || (l->base = malloc(n + 40)) == NULL ||
-	    (l->c = curl_easy_init()) == NULL) {
+	    (l->c = lc.easy_init()) == NULL) {
 		kc_errf(err, "libcurl cannot start: %s", strerror(ENOMEM));
 		lambda_free(l);
 		return NULL;
 	}
 	snprintf(l->base, n + 40, "http://%s%s", api, API_PREFIX);
 	l->stopped = stopped;
-	curl_easy_setopt(l->c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(l->c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(l->c, CURLOPT_XFERINFODATA, l);
+	lc.easy_setopt(l->c, CURLOPT_NOPROGRESS, 0L);
+	lc.easy_setopt(l->c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	lc.easy_setopt(l->c, CURLOPT_XFERINFODATA, l);
 	/* Never through a proxy from the environment: the API is on this machine. */
-	curl_easy_setopt(l->c, CURLOPT_PROXY, "");
-	curl_easy_setopt(l->c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(l->c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(l->c, CURLOPT_ERRORBUFFER, l->errbuf);
-	curl_easy_setopt(l->c, CURLOPT_PROTOCOLS_STR, "http");
-	l->json_hdr = curl_slist_append(NULL, "Content-Type: application/json");
-	l->json_hdr = curl_slist_append(l->json_hdr, "Expect:");
+	lc.easy_setopt(l->c, CURLOPT_PROXY, "");
+	lc.easy_setopt(l->c, CURLOPT_NOPROXY, "*");
+	lc.easy_setopt(l->c, CURLOPT_NOSIGNAL, 1L);
+	lc.easy_setopt(l->c, CURLOPT_ERRORBUFFER, l->errbuf);
+	lc.easy_setopt(l->c, CURLOPT_PROTOCOLS_STR, "http");
+	l->json_hdr = lc.slist_append(NULL, "Content-Type: application/json");
+	l->json_hdr = lc.slist_append(l->json_hdr, "Expect:");
 	if (l->json_hdr == NULL) {
 		kc_errf(err, "libcurl cannot start: %s", strerror(ENOMEM));
 		lambda_free(l);
@@ -85,15 +146,15 @@ lambda_free(struct lambda *l)
 	if (l == NULL)
 		return;
 	if (l->c != NULL)
-		curl_easy_cleanup(l->c);
-	curl_slist_free_all(l->json_hdr);
+		lc.easy_cleanup(l->c);
+	lc.slist_free_all(l->json_hdr);
 	free(l->base);
 	buf_free(&l->url);
 	buf_free(&l->body);
 	buf_free(&l->id);
 	buf_free(&l->trace);
 	free(l);
-	curl_global_cleanup();
+	lc.global_cleanup();
 }
 
 /* The URL of path (after .../runtime/), with id escaped as a path segment.  NULL when
@@ -104,16 +165,16 @@ url(struct lambda *l, const char *before, const char *id, const char *after)
 	char *e = NULL;
 
 	l->url.len = 0;
-	if (id != NULL && (e = curl_easy_escape(l->c, id, 0)) == NULL)
+	if (id != NULL && (e = lc.easy_escape(l->c, id, 0)) == NULL)
 		return NULL;
 	if (buf_add(&l->url, l->base, strlen(l->base)) == -1 ||
 	    buf_add(&l->url, before, strlen(before)) == -1 ||
 	    (e != NULL && buf_add(&l->url, e, strlen(e)) == -1) ||
 	    buf_add(&l->url, after, strlen(after)) == -1 || buf_addc(&l->url, '\0') == -1) {
-		curl_free(e);
+		lc.free(e);
 		return NULL;
 	}
-	curl_free(e);
+	lc.free(e);
 	return l->url.p;
 }
 
@@ -197,7 +258,7 @@ unreachable(CURLcode rc)
 static const char *
 curl_why(struct lambda *l, CURLcode rc)
 {
-	return l->errbuf[0] != '\0' ? l->errbuf : curl_easy_strerror(rc);
+	return l->errbuf[0] != '\0' ? l->errbuf : lc.easy_strerror(rc);
 }
 
 enum lambda_next
@@ -219,16 +280,18 @@ lambda_next(struct lambda *l, size_t max_body, struct lambda_inv *inv, struct kc
 		kc_errf(err, "%s", strerror(ENOMEM));
 		return LAMBDA_FAILED;
 	}
-	curl_easy_setopt(l->c, CURLOPT_URL, u);
-	curl_easy_setopt(l->c, CURLOPT_HTTPGET, 1L);
-	curl_easy_setopt(l->c, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(l->c, CURLOPT_TIMEOUT_MS, 0L);	/* the sandbox may be frozen */
-	curl_easy_setopt(l->c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(l->c, CURLOPT_WRITEDATA, l);
-	curl_easy_setopt(l->c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(l->c, CURLOPT_HEADERDATA, l);
-	rc = curl_easy_perform(l->c);
-	curl_easy_getinfo(l->c, CURLINFO_RESPONSE_CODE, &status);
+	lc.easy_setopt(l->c, CURLOPT_URL, u);
+	lc.easy_setopt(l->c, CURLOPT_HTTPGET, 1L);
+	lc.easy_setopt(l->c, CURLOPT_HTTPHEADER, NULL);
+	lc.easy_setopt(l->c, CURLOPT_TIMEOUT_MS, 0L);	/* the sandbox may be frozen */
+	lc.easy_setopt(l->c, CURLOPT_WRITEFUNCTION, on_body);
+	lc.easy_setopt(l->c, CURLOPT_WRITEDATA, l);
+	lc.easy_setopt(l->c, CURLOPT_HEADERFUNCTION, on_header);
+	lc.easy_setopt(l->c, CURLOPT_HEADERDATA, l);
+	l->waiting = 1;
+	rc = lc.easy_perform(l->c);
+	l->waiting = 0;
+	lc.easy_getinfo(l->c, CURLINFO_RESPONSE_CODE, &status);
 	if (rc == CURLE_WRITE_ERROR && l->too_large && status == 200 && l->id.len > 0) {
 		inv->id = l->id.p;
 		return LAMBDA_TOO_LARGE;
@@ -273,21 +336,21 @@ post(struct lambda *l, const char *u, const char *body, size_t n, struct curl_sl
 		return -1;
 	}
 	l->errbuf[0] = '\0';
-	curl_easy_setopt(l->c, CURLOPT_URL, u);
-	curl_easy_setopt(l->c, CURLOPT_POST, 1L);
-	curl_easy_setopt(l->c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(l->c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
-	curl_easy_setopt(l->c, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(l->c, CURLOPT_TIMEOUT_MS, POST_TIMEOUT_MS);
-	curl_easy_setopt(l->c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(l->c, CURLOPT_HEADERFUNCTION, discard);
-	rc = curl_easy_perform(l->c);
-	curl_easy_setopt(l->c, CURLOPT_HTTPHEADER, NULL);
+	lc.easy_setopt(l->c, CURLOPT_URL, u);
+	lc.easy_setopt(l->c, CURLOPT_POST, 1L);
+	lc.easy_setopt(l->c, CURLOPT_POSTFIELDS, body);
+	lc.easy_setopt(l->c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+	lc.easy_setopt(l->c, CURLOPT_HTTPHEADER, hdr);
+	lc.easy_setopt(l->c, CURLOPT_TIMEOUT_MS, POST_TIMEOUT_MS);
+	lc.easy_setopt(l->c, CURLOPT_WRITEFUNCTION, discard);
+	lc.easy_setopt(l->c, CURLOPT_HEADERFUNCTION, discard);
+	rc = lc.easy_perform(l->c);
+	lc.easy_setopt(l->c, CURLOPT_HTTPHEADER, NULL);
 	if (rc != CURLE_OK) {
 		kc_errf(err, "%s", curl_why(l, rc));
 		return -1;
 	}
-	curl_easy_getinfo(l->c, CURLINFO_RESPONSE_CODE, &status);
+	lc.easy_getinfo(l->c, CURLINFO_RESPONSE_CODE, &status);
 	if (status < 200 || status > 299) {
 		kc_errf(err, "the Runtime API answered %ld%s", status,
 		    status == 413 ? " (payload too large)" : "");
@@ -319,16 +382,16 @@ lambda_error(struct lambda *l, const char *id, const char *type, const char *mes
 	json_decref(o);
 	if (s == NULL || buf_add(&h, "Lambda-Runtime-Function-Error-Type: ", 36) == -1 ||
 	    buf_add(&h, type, strlen(type)) == -1 || buf_addc(&h, '\0') == -1 ||
-	    (hdr = curl_slist_append(NULL, "Content-Type: application/vnd.aws.lambda.error+json"))
-	    == NULL || curl_slist_append(hdr, h.p) == NULL ||
-	    curl_slist_append(hdr, "Expect:") == NULL) {
+	    (hdr = lc.slist_append(NULL, "Content-Type: application/vnd.aws.lambda.error+json"))
+	    == NULL || lc.slist_append(hdr, h.p) == NULL ||
+	    lc.slist_append(hdr, "Expect:") == NULL) {
 		kc_errf(err, "%s", strerror(ENOMEM));
 		goto out;
 	}
 	rc = post(l, id ? url(l, "invocation/", id, "/error") : url(l, "init/error", NULL, ""),
 	    s, strlen(s), hdr, err);
 out:
-	curl_slist_free_all(hdr);
+	lc.slist_free_all(hdr);
 	buf_free(&h);
 	free(s);
 	return rc;

@@ -403,6 +403,8 @@ enum failure { F_NONE, F_RETRY, F_FATAL, F_AUTH, F_NOSCRIPT };
 static void
 disconnect(struct redis *r)
 {
+	if (r->o.sock != NULL)
+		*r->o.sock = -1;
 	if (r->c != NULL)
 		redisFree(r->c);
 	r->c = NULL;
@@ -586,6 +588,8 @@ connect_once(struct redis *r, int *f, struct kc_err *err)
 		*f = F_RETRY;
 		return -1;
 	}
+	if (r->o.sock != NULL)
+		*r->o.sock = r->c->fd;
 	if (arm(r, r->o.timeout_ms, f, err) == -1)
 		return -1;
 	if (r->pass != NULL) {

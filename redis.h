@@ -23,6 +23,10 @@ struct redis_opts {
 	/* Set (by a signal handler) when the run is to stop: retries end at once.  Borrowed
 	 * for the life of the struct redis; may be NULL. */
 	volatile sig_atomic_t *stop;
+	/* Set to the connection's socket while there is one, else -1: a signal handler may
+	 * shut it down, which ends a blocking read at once (hiredis goes back to reading
+	 * when a signal interrupts it).  Borrowed likewise; may be NULL. */
+	volatile sig_atomic_t *sock;
 };
 
 /* One batch.  Arrays are borrowed for the call. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,10 +120,16 @@ struct run {
 static volatile sig_atomic_t got_signal;
 static char last_warning[512];
 
+/* The Redis connection's socket, or -1: see struct redis_opts. */
+static volatile sig_atomic_t redis_sock = -1;
+
 static void
 on_signal(int sig)
 {
 	got_signal = sig;
+	/* A read from Redis that waits for a reply ends now, not after --timeout-ms. */
+	if (redis_sock >= 0)
+		shutdown(redis_sock, SHUT_RDWR);
 }
 
 void
@@ -880,12 +887,16 @@ on_doc_end(void *arg, const struct reject *rj, int envelope)
 	static const struct reject not_kinesis = {
 		R_ENVELOPE, "no record has a kinesis.sequenceNumber", { NULL, 0 }
 	};
+	static const struct reject no_records = {
+		R_ENVELOPE, "the Records array is empty", { NULL, 0 }
+	};
 	struct run *r = arg;
 
 	r->doc_open = 0;
 	r->docs++;
-	if (r->lambda && rj == NULL && r->doc_records > 0 && r->doc_noseq == r->doc_records)
-		rj = &not_kinesis;
+	/* A Kinesis trigger never sends an event without records. */
+	if (r->lambda && rj == NULL && r->doc_noseq == r->doc_records)
+		rj = r->doc_records == 0 ? &no_records : &not_kinesis;
 	if (rj != NULL) {
 		/* Nothing of a broken document counts, nor is anything inside it reported:
 		 * its records were never read whole. */
@@ -1370,6 +1381,7 @@ run_new(const struct run_opts *o, struct matcher *pm, struct tmpl_set *tmpl, int
 		r->dl_redis = r->o.ropt.dl_key = o->dead_letter + 6;
 	if (o->redis_url != NULL) {
 		r->o.ropt.stop = &got_signal;
+		r->o.ropt.sock = &redis_sock;
 		if ((r->redis = redis_new(o->redis_url, &r->o.ropt, &err)) == NULL) {
 			run_warnx("-r: %s", err.msg);
 			run_free(r);

@@ -504,3 +504,50 @@ $u"
 	run -0 --separate-stderr env -u KINCOUNT PATH=/usr/bin:/bin "$PULL" clicks "$REDIS_URL" -- "${KEYS[@]}"
 	assert_equal "$(redis_counters)" "$(expected)"
 }
+
+@test "SIGTERM: stops after the aws call in progress, the pages sent are applied, exit 143; the next run exact" {
+	two_shards 12 5
+	# At shard 0's second get-records, kincount-pull (the fake aws's parent) gets SIGTERM.
+	fake fault "{\"page_records\": 4, \"hook\": {\"$S0\": [2, \"kill -TERM \$(ps -o ppid= -p \$PPID)\"]}}"
+	run -143 --separate-stderr pull clicks "$REDIS_URL" -- "${KEYS[@]}"
+	assert_output ''
+	assert_equal "$stderr" "kincount-pull: stopped by a signal"
+	# The page of that call was still sent and applied; shard 1 was not started.
+	assert_equal "$(checkpoint "clicks/$S0")" "$(seq_of "$S0" 7)"
+	assert_equal "$(checkpoint "clicks/$S1")" ''
+	assert_equal "$(ls "$BATS_TEST_TMPDIR" | grep -c kincount-pull)" 0
+	run -0 --separate-stderr pull clicks "$REDIS_URL" -- "${KEYS[@]}"
+	assert_equal "$stderr" ''
+	assert_equal "$(redis_counters)" "$(expected)"
+}
+
+@test "the README's crontab line (also the man page's) works, with a password file without a final newline" {
+	local line
+	line=$(grep -E '^    \*/5 \* \* \* \* .*kincount-pull ' "$BATS_TEST_DIRNAME/../README")
+	[ -n "$line" ]
+	# The man page shows the same line.
+	grep -qxF "${line#    }" "$BATS_TEST_DIRNAME/../man/kincount-pull.1"
+	two_shards 9 4
+	RESTART_AFTER=1
+	[ "$(rcli config set requirepass 'pw with spaces')" = OK ]
+	printf 'pw with spaces' >redis.pass
+	mkdir -p log lib
+	cmd=${line#    \*/5 \* \* \* \* }
+	cmd=${cmd//\/etc\/kincount\/redis.pass/$PWD/redis.pass}
+	cmd=${cmd//redis:\/\/redis.internal:6379\/2/$REDIS_URL}
+	cmd=${cmd//\/var\/lib\/kincount/$PWD/lib}
+	cmd=${cmd//\/var\/log/$PWD/log}
+	cmd=${cmd//kincount-pull clicks/$PULL clicks}
+	run -0 --separate-stderr env -u REDISCLI_AUTH sh -c "$cmd"
+	assert_output ''
+	assert_equal "$stderr" ''
+	assert_equal "$(grep -c '^{"stream":"clicks"' log/kincount-pull.log)" 2
+	assert_equal "$(REDISCLI_AUTH='pw with spaces' redis_counters)" "$(fake counts --default)"
+}
+
+@test "kincount-pull is executable and parses as POSIX sh (dash -n)" {
+	[ -x "$PULL" ]
+	run -0 --separate-stderr dash -n "$PULL"
+	assert_output ''
+	assert_equal "$stderr" ''
+}

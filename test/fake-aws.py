@@ -30,8 +30,9 @@ Faults on demand ('admin fault JSON', merged into state["faults"]):
 
 Admin commands (for the tests, not the CLI's): admin create STREAM N; admin put STREAM
 SHARD COUNT; admin split STREAM SHARD; admin merge STREAM SHARD ADJACENT; admin fault
-JSON; admin counts [SHARD...] (the expected counters of all shards or of SHARD..., worked out here from the records: for every
-event, '{@date}:{page}' with the UTC date of the arrival time, and 'p:{page}:{n}').
+JSON; admin counts [--default] [SHARD...] (the expected counters of all shards or of SHARD...,
+worked out here from the records: for every event, '{@date}:{page}' with the UTC date of
+the arrival time, and 'p:{page}:{n}'; with --default, kincount's default template).
 """
 
 import base64
@@ -451,6 +452,9 @@ def admin(argv):
                 else:
                     state["faults"][k] = v
         elif cmd == "counts":
+            default = argv[1:2] == ["--default"]
+            if default:
+                argv = argv[1:]
             counts = collections.Counter()
             for stream in state["streams"].values():
                 for s in stream["shards"]:
@@ -465,6 +469,11 @@ def admin(argv):
                         day = datetime.datetime.fromtimestamp(
                             r["ts"], datetime.timezone.utc).strftime("%Y-%m-%d")
                         for e in events:
+                            if default:
+                                # kincount's default template, for events with no
+                                # section, element or action.
+                                counts["%s:%s:::_%d" % (day, e["page"], e["id"])] += 1
+                                continue
                             counts["%s:%s" % (day, e["page"])] += 1
                             counts["p:%s:%d" % (e["page"], e["n"])] += 1
             out = sys.stdout.buffer

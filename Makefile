@@ -1,5 +1,5 @@
 # kincount: a Unix filter from Kinesis records to counter keys.
-# Targets: all run check bench bench-collide lint fuzz mutants install uninstall clean.  SANITIZE=1 builds with
+# Targets: all run check bench bench-collide lint fuzz mutants install uninstall deb clean.  SANITIZE=1 builds with
 # AddressSanitizer and UndefinedBehaviorSanitizer.  User CFLAGS/LDFLAGS are added to.
 
 PREFIX  ?= /usr/local
@@ -150,8 +150,29 @@ install: kincount
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kincount $(DESTDIR)$(MANDIR)/man1/kincount.1
 
+# The Debian package (debian/): dpkg-buildpackage -us -uc -b runs on a copy of the tree in
+# DEBDIR, so the build in this tree is left alone; the .deb is checked by lintian (an error
+# fails the target) and copied to DEBOUT.  The
+# package holds what "make install PREFIX=/usr" installs.  Build packages first (debhelper,
+# dpkg-dev, lintian for checking it).
+DEBDIR ?= build/deb
+DEBOUT ?= .
+DEB_DEBS = debhelper dpkg-dev fakeroot lintian $(BUILD_DEBS)
+deb:
+	@./tools/need-debs $(DEB_DEBS)
+	rm -rf $(DEBDIR)/kincount $(DEBDIR)/kincount_* $(DEBDIR)/kincount-dbgsym_*
+	mkdir -p $(DEBDIR)/kincount
+	tar -cf - --exclude=./.git --exclude=./build --exclude='./kincount_*' \
+		--exclude='./kincount-dbgsym_*' --exclude=./fuzz/work --exclude=./bench/work . \
+		| tar -C $(DEBDIR)/kincount -xf -
+	cd $(DEBDIR)/kincount && dpkg-buildpackage -us -uc -b
+	rm -rf $(DEBDIR)/kincount
+	lintian --fail-on error $(DEBDIR)/kincount_*.deb
+	cp $(DEBDIR)/kincount_*.deb $(DEBOUT)/
+	@ls $(DEBOUT)/kincount_*.deb
+
 clean:
 	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode fuzz/fuzz_gunzip fuzz/fuzz_kpl $(FUZZ_OBJS) $(REPLAYS) $(CLANG_REPLAYS)
-	rm -rf fuzz/work
+	rm -rf fuzz/work build/deb
 
-.PHONY: all deps test-deps replays clang-replays run check bench bench-collide lint fuzz mutants install uninstall clean
+.PHONY: all deps test-deps replays clang-replays run check bench bench-collide lint fuzz mutants install uninstall deb clean

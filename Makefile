@@ -152,9 +152,9 @@ uninstall:
 
 # The Debian package (debian/): dpkg-buildpackage -us -uc -b runs on a copy of the tree in
 # DEBDIR, so the build in this tree is left alone; the .deb is checked by lintian (an error
-# fails the target) and copied to DEBOUT.  The
-# package holds what "make install PREFIX=/usr" installs.  Build packages first (debhelper,
-# dpkg-dev, lintian for checking it).
+# fails the target) and copied to DEBOUT.  The package holds what "make install PREFIX=/usr"
+# installs, built with dpkg-buildflags' flags whatever was given to this make (SANITIZE=1,
+# CFLAGS).
 DEBDIR ?= build/deb
 DEBOUT ?= .
 DEB_DEBS = debhelper dpkg-dev fakeroot lintian $(BUILD_DEBS)
@@ -165,7 +165,9 @@ deb:
 	tar -cf - --exclude=./.git --exclude=./build --exclude='./kincount_*' \
 		--exclude='./kincount-dbgsym_*' --exclude=./fuzz/work --exclude=./bench/work . \
 		| tar -C $(DEBDIR)/kincount -xf -
-	cd $(DEBDIR)/kincount && dpkg-buildpackage -us -uc -b
+	cd $(DEBDIR)/kincount && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SANITIZE -u CFLAGS \
+		-u CPPFLAGS -u LDFLAGS -u LDLIBS -u PREFIX -u BINDIR -u MANDIR -u DESTDIR \
+		dpkg-buildpackage -us -uc -b
 	rm -rf $(DEBDIR)/kincount
 	lintian --fail-on error $(DEBDIR)/kincount_*.deb
 	cp $(DEBDIR)/kincount_*.deb $(DEBOUT)/

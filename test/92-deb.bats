@@ -136,6 +136,9 @@ Architecture: $ARCH"
 		expected+=("$found")
 	done
 	[ "${#expected[@]}" -ge 7 ] || fail "only ${#expected[@]} libraries: ${expected[*]}"
+	# Built with Debian's flags, never the sanitizers of a make check SANITIZE=1 around it.
+	[[ " ${expected[*]} " != *' libasan'* && " ${expected[*]} " != *' libubsan'* ]] ||
+		fail "the packaged kincount is a sanitizer build: ${expected[*]}"
 	run -0 --separate-stderr bash -c "dpkg-deb -f '$DEB' Depends | tr ',' '\n' | sed 's/([^)]*)//; s/ //g' | sort -u"
 	assert_output "$(printf '%s\n' "${expected[@]}" | sort -u)"
 	assert_equal "$stderr" ""

@@ -1,5 +1,5 @@
 # kincount: a Unix filter from Kinesis records to counter keys.
-# Targets: all run check bench bench-collide lint fuzz mutants install uninstall clean.  SANITIZE=1 builds with
+# Targets: all run check bench bench-collide lint fuzz mutants install uninstall deb clean.  SANITIZE=1 builds with
 # AddressSanitizer and UndefinedBehaviorSanitizer.  User CFLAGS/LDFLAGS are added to.
 
 PREFIX  ?= /usr/local
@@ -12,7 +12,7 @@ PKGS     = yajl jansson hiredis zlib libmd
 CURL_CFLAGS = $$(pkg-config --cflags libcurl)
 BUILD_DEBS = build-essential pkg-config libyajl-dev libjansson-dev libhiredis-dev zlib1g-dev libmd-dev libcurl4-openssl-dev
 TEST_DEBS  = bats bats-support bats-assert redis-server redis-tools jq mandoc bsdutils python3 gzip \
-	     clang-14 libclang-rt-14-dev
+	     clang-14 libclang-rt-14-dev debhelper dpkg-dev fakeroot lintian man-db git
 
 KC_CFLAGS  = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
 	     -Wstrict-prototypes -Wmissing-prototypes
@@ -158,8 +158,31 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kincount $(DESTDIR)$(MANDIR)/man1/kincount.1
 	rm -f $(DESTDIR)$(BINDIR)/kincount-pull $(DESTDIR)$(MANDIR)/man1/kincount-pull.1
 
+# The Debian package (debian/): dpkg-buildpackage -us -uc -b runs on a copy of the tree in
+# DEBDIR, so the build in this tree is left alone; the .deb is checked by lintian (an error
+# fails the target) and copied to DEBOUT.  The package holds what "make install PREFIX=/usr"
+# installs, built with dpkg-buildflags' flags whatever was given to this make (SANITIZE=1,
+# CFLAGS).
+DEBDIR ?= build/deb
+DEBOUT ?= .
+DEB_DEBS = debhelper dpkg-dev fakeroot lintian $(BUILD_DEBS)
+deb:
+	@./tools/need-debs $(DEB_DEBS)
+	rm -rf $(DEBDIR)/kincount $(DEBDIR)/kincount_* $(DEBDIR)/kincount-dbgsym_*
+	mkdir -p $(DEBDIR)/kincount
+	tar -cf - --exclude=./.git --exclude=./build --exclude='./kincount_*' \
+		--exclude='./kincount-dbgsym_*' --exclude=./fuzz/work --exclude=./bench/work . \
+		| tar -C $(DEBDIR)/kincount -xf -
+	cd $(DEBDIR)/kincount && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SANITIZE -u CFLAGS \
+		-u CPPFLAGS -u LDFLAGS -u LDLIBS -u PREFIX -u BINDIR -u MANDIR -u DESTDIR \
+		dpkg-buildpackage -us -uc -b
+	rm -rf $(DEBDIR)/kincount
+	lintian --fail-on error $(DEBDIR)/kincount_*.deb
+	cp $(DEBDIR)/kincount_*.deb $(DEBOUT)/
+	@ls $(DEBOUT)/kincount_*.deb
+
 clean:
 	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode fuzz/fuzz_gunzip fuzz/fuzz_kpl $(FUZZ_OBJS) $(REPLAYS) $(CLANG_REPLAYS)
-	rm -rf fuzz/work
+	rm -rf fuzz/work build/deb
 
-.PHONY: all deps test-deps replays clang-replays run check bench bench-collide lint fuzz mutants install uninstall clean
+.PHONY: all deps test-deps replays clang-replays run check bench bench-collide lint fuzz mutants install uninstall deb clean

@@ -29,12 +29,15 @@ enum lambda_next {
 
 struct lambda;
 
-/* api is AWS_LAMBDA_RUNTIME_API (HOST:PORT), borrowed; events over max_body bytes are not
- * read.  NULL with err filled when libcurl cannot start. */
-struct lambda	*lambda_new(const char *api, size_t max_body, struct kc_err *);
+/* api is AWS_LAMBDA_RUNTIME_API (HOST:PORT), borrowed.  A request ends (failed) soon
+ * after stopped(), when not NULL, returns 1.  NULL with err filled when libcurl cannot
+ * start. */
+struct lambda	*lambda_new(const char *api, int (*stopped)(void), struct kc_err *);
 void		 lambda_free(struct lambda *);
-/* Wait (with no timeout) for the next invocation. */
-enum lambda_next lambda_next(struct lambda *, struct lambda_inv *, struct kc_err *);
+/* Wait (with no timeout) for the next invocation; an event over max_body bytes is not
+ * read. */
+enum lambda_next lambda_next(struct lambda *, size_t max_body, struct lambda_inv *,
+		    struct kc_err *);
 /* Answer invocation id with body (JSON).  0, or -1 with err filled. */
 int		 lambda_respond(struct lambda *, const char *id, const char *body, size_t n,
 		    struct kc_err *);

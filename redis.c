@@ -1116,10 +1116,10 @@ redis_deadline(struct redis *r, int64_t ms)
 	r->deadline = ms;
 }
 
-uint64_t
+double
 redis_busy_ms(const struct redis *r)
 {
-	return r->busy_ns / 1000000;
+	return (double)r->busy_ns / 1e6;
 }
 
 struct hget {

@@ -76,7 +76,7 @@ void		 redis_deadline(struct redis *, int64_t ms);
 
 /* Milliseconds spent in the calls above (connecting, sending, waiting, retries and back-off
  * pauses) since redis_new. */
-uint64_t	 redis_busy_ms(const struct redis *);
+double		 redis_busy_ms(const struct redis *);
 
 /* The value of field in hash key; *found = 0 when there is none. */
 int		 redis_hget(struct redis *, const char *key, const char *field, size_t flen,

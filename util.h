@@ -20,7 +20,7 @@ struct text {
 	size_t		 n;
 };
 
-/* An error message filled by a module and printed by kincount.c. */
+/* An error message filled by a module and printed by the run (run.c) or kincount.c. */
 struct kc_err {
 	char	 msg[512];	/* room for a message that names a checkpoint and its fix */
 };

@@ -320,7 +320,7 @@ kc_run() {
 	read -r ns n < <(span "$dir")
 	awk -v ns="$ns" -v n="$n" 'BEGIN { printf "%.4f\n", ns / 1e6 / n }' >>"$TMP/$name.span"
 	grep ': applied: ' "$TMP/$name.err" |
-		sed -n 's/.* \([0-9.]*\) ms (redis \([0-9]*\) ms).*/\1 \2/p' |
+		sed -n 's/.* \([0-9.]*\) ms (redis \([0-9.]*\) ms).*/\1 \2/p' |
 		awk '{ s += $1; r += $2; n++ } END { if (n) printf "%.4f %.4f\n", s / n, r / n }' \
 			>>"$TMP/$name.own"
 }

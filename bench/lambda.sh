@@ -38,10 +38,12 @@ EMU=$ROOT/test/lambda-emu.py
 export LC_ALL=C TZ=UTC
 unset REDISCLI_AUTH AWS_LAMBDA_RUNTIME_API
 
-for v in RUNS INV PER COLD NAGLE; do
+for p in RUNS:BENCH_RUNS INV:LAMBDA_INVOCATIONS PER:LAMBDA_PER COLD:LAMBDA_COLD \
+	NAGLE:LAMBDA_NAGLE; do
+	v=${p%%:*}
 	case ${!v} in
 	'' | *[!0-9]*)
-		echo "bench/lambda.sh: $v: not a number: '${!v}'" >&2
+		echo "bench/lambda.sh: ${p#*:}: not a number: '${!v}'" >&2
 		exit 2
 		;;
 	esac

@@ -87,6 +87,7 @@ check: test-deps kincount replays clang-replays
 
 bench: kincount
 	@bench/run.sh
+	@bench/lambda.sh
 
 # Hash flooding: keys that collided in the old unkeyed table hash, against random keys.
 bench-collide: kincount

@@ -1,0 +1,191 @@
+#!/usr/bin/env bats
+# make lambda-zip (issue 9): kincount-lambda.zip is a deployable AWS Lambda custom runtime
+# for provided.al2023, whose glibc (2.34) is older than Debian 12's (2.36).  The zip carries
+# the whole runtime closure: these tests prove from the ELF files themselves (objdump) that
+# nothing in it needs a library, a symbol or a symbol version the zip does not provide, and
+# by running the unpacked bootstrap with an empty environment (apart from the Lambda
+# variables) against the Runtime API emulator, that every shared object the running
+# kincount maps comes from the unpacked folder.
+
+load helper
+load redis
+
+ROOT=$BATS_TEST_DIRNAME/..
+ZIP=$ROOT/kincount-lambda.zip
+PKG=$BATS_FILE_TMPDIR/pkg
+
+setup_file() {
+	# Up to date after 'make check'; built here when the file is run alone.
+	make -s -C "$ROOT" lambda-zip >&2
+	rm -rf "$PKG"
+	mkdir -p "$PKG"
+	unzip -q "$ZIP" -d "$PKG"
+	redis_start
+}
+
+# elf_files: the ELF files of the unpacked zip, relative to it, one a line.
+elf_files() {
+	local f
+	(
+		cd "$PKG" || exit 1
+		find . -type f | sed 's|^\./||' | sort | while IFS= read -r f; do
+			[ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] && echo "$f"
+		done
+	)
+}
+
+# elf_check: for every ELF file of the unpacked zip, from objdump alone: each NEEDED library
+# is in lib/; each symbol version it requires from a library ('Version References') is
+# defined by that library in lib/; each symbol it takes with a GLIBC_ version (objdump -T,
+# *UND*, not weak) is defined with that version by a file of the zip.  Prints one problem a
+# line, then 'newest NEEDED-VERSION' (the newest GLIBC_x.y any file requires) and 'libc
+# VERSION' (the newest GLIBC_x.y the carried libc defines).
+elf_check() {
+	elf_files > "$BATS_TEST_TMPDIR/elves"
+	python3 - "$PKG" "$BATS_TEST_TMPDIR/elves" <<-'EOF'
+	import os, re, subprocess, sys
+	root, names = sys.argv[1], open(sys.argv[2]).read().split()
+	def objdump(flag, name):
+	    return subprocess.run(["objdump", flag, os.path.join(root, name)], check=True,
+	                          capture_output=True, text=True).stdout
+	def glibc(v):
+	    m = re.fullmatch(r"GLIBC_(\d+(?:\.\d+)*)", v)
+	    return tuple(int(x) for x in m.group(1).split(".")) if m else None
+	needed, verneed, verdef, und, defs = {}, {}, {}, {}, set()
+	for n in names:
+	    p = objdump("-p", n)
+	    needed[n] = re.findall(r"^\s+NEEDED\s+(\S+)$", p, re.M)
+	    verdef[n] = set()
+	    m = re.search(r"^Version definitions:\n(.*?)(?:\n\n|\Z)", p, re.M | re.S)
+	    if m:
+	        for line in m.group(1).splitlines():
+	            f = line.split()
+	            if len(f) == 4 and f[1] == "0x00":
+	                verdef[n].add(f[3])
+	    verneed[n] = []
+	    m = re.search(r"^Version References:\n(.*?)(?:\n\n|\Z)", p, re.M | re.S)
+	    if m:
+	        lib = None
+	        for line in m.group(1).splitlines():
+	            r = re.match(r"\s+required from (\S+):$", line)
+	            if r:
+	                lib = r.group(1)
+	            elif line.split():
+	                verneed[n].append((lib, line.split()[-1]))
+	    und[n] = []
+	    for line in objdump("-T", n).splitlines():
+	        r = re.match(r"^[0-9a-f]+ (.{7}) (\S+)\s+[0-9a-f]+(?:\s+(\S+))?\s+(\S+)$", line)
+	        if not r:
+	            continue
+	        flags, sect, ver, sym = r.groups()
+	        ver = (ver or "").strip("()")
+	        if sect == "*UND*":
+	            if glibc(ver) and "w" not in flags:
+	                und[n].append((sym, ver))
+	        else:
+	            defs.add((sym, ver))
+	newest = ()
+	for n in names:
+	    for lib in needed[n]:
+	        if "lib/" + lib not in names:
+	            print("%s: NEEDED %s is not in lib/" % (n, lib))
+	    for lib, ver in verneed[n]:
+	        if ver not in verdef.get("lib/" + lib, ()):
+	            print("%s: needs %s from %s, which the zip does not define" % (n, ver, lib))
+	        if glibc(ver) and glibc(ver) > newest:
+	            newest, newest_name = glibc(ver), ver
+	    for sym, ver in und[n]:
+	        if (sym, ver) not in defs:
+	            print("%s: symbol %s@%s is defined by no file of the zip" % (n, sym, ver))
+	libc = max((v for v in verdef.get("lib/libc.so.6", ()) if glibc(v)), key=glibc,
+	           default="none")
+	print("newest %s" % (newest_name if newest else "none"))
+	print("libc %s" % libc)
+	EOF
+}
+
+# --- the package -------------------------------------------------------------------------------
+
+@test "zip: bootstrap, kincount and lib/ at the root; bootstrap and kincount mode 755" {
+	run -0 --separate-stderr python3 - "$ZIP" <<-'EOF'
+	import stat, sys, zipfile
+	z = zipfile.ZipFile(sys.argv[1])
+	for i in z.infolist():
+	    mode = i.external_attr >> 16
+	    kind = "d" if stat.S_ISDIR(mode) else "f" if stat.S_ISREG(mode) else "?"
+	    print("%s %s %o" % (i.filename.split("/")[0], kind, stat.S_IMODE(mode)))
+	EOF
+	assert_equal "$stderr" ''
+	# The root holds exactly these three names.
+	assert_equal "$(cut -d' ' -f1 <<< "$output" | sort -u | tr '\n' ' ')" 'bootstrap kincount lib '
+	assert_line 'bootstrap f 755'
+	assert_line 'kincount f 755'
+	# Every file is a regular file (no symbolic links, which a zip may not carry well).
+	refute_line --regexp ' \? '
+	# Unpacked by unzip, they are executable.
+	[ -x "$PKG/bootstrap" ] && [ -x "$PKG/kincount" ] && [ -x "$PKG"/lib/ld-linux-*.so.* ]
+}
+
+@test "zip: bootstrap is a POSIX sh script that execs the carried loader with --lambda" {
+	run -0 --separate-stderr head -n 1 "$PKG/bootstrap"
+	assert_output '#!/bin/sh'
+	run -0 --separate-stderr sh -n "$PKG/bootstrap"
+	assert_output ''
+	assert_equal "$stderr" ''
+	# The loader's name was filled in: it names a file that is in lib/.
+	loader=$(grep -o 'lib/ld-[^"]*' "$PKG/bootstrap" | head -n 1)
+	[ -n "$loader" ] && [ -f "$PKG/$loader" ] || fail "bootstrap names no carried loader: $loader"
+	refute grep -q @LOADER@ "$PKG/bootstrap"
+	grep -q -- '--lambda' "$PKG/bootstrap"
+}
+
+@test "zip: every ELF file's NEEDED libraries, symbol versions and GLIBC symbols are in the zip" {
+	run -0 --separate-stderr elf_check
+	assert_equal "$stderr" ''
+	# No problem lines: only the two summary lines.
+	assert_equal "${#lines[@]}" 2
+	assert_line --index 0 --regexp '^newest GLIBC_[0-9.]+$'
+	assert_line --index 1 --regexp '^libc GLIBC_[0-9.]+$'
+	newest=${lines[0]#newest } libc=${lines[1]#libc }
+	# No file needs a glibc newer than the one carried.
+	python3 -c 'import sys
+v = lambda s: tuple(int(x) for x in s[6:].split("."))
+sys.exit(not v(sys.argv[1]) <= v(sys.argv[2]))' "$newest" "$libc" ||
+		fail "a file needs $newest, the carried libc defines up to $libc"
+	echo "# newest glibc version needed by the zip's files: $newest (carried libc: $libc)" >&3
+}
+
+@test "zip: the ELF check finds a missing library, symbol version and symbol" {
+	# The check above must be able to fail: a copy of the package without libz.
+	cp -r "$PKG" "$BATS_TEST_TMPDIR/broken"
+	rm "$BATS_TEST_TMPDIR/broken/lib/libz.so.1"
+	PKG=$BATS_TEST_TMPDIR/broken run -0 --separate-stderr elf_check
+	assert_line 'kincount: NEEDED libz.so.1 is not in lib/'
+	# A libm that defines nothing: kincount's math symbols are then undefined.
+	cp "$BATS_TEST_TMPDIR/broken/lib/libmd.so.0" "$BATS_TEST_TMPDIR/broken/lib/libm.so.6"
+	PKG=$BATS_TEST_TMPDIR/broken run -0 --separate-stderr elf_check
+	assert_line --regexp '^kincount: needs GLIBC_[0-9.]+ from libm\.so\.6, which the zip does not define$'
+	assert_line --regexp '^kincount: symbol [a-z0-9_]+@GLIBC_[0-9.]+ is defined by no file of the zip$'
+}
+
+@test "zip: the loader and the C library are one glibc build, which runs" {
+	loader=$(cd "$PKG" && echo lib/ld-linux-*.so.*)
+	run -0 --separate-stderr env -i "$PKG/$loader" --version
+	ld=$(sed -En 's/^ld\.so \((.*)\) stable release version ([0-9.]+)\.$/\1 \2/p' <<< "$output")
+	run -0 --separate-stderr env -i "$PKG/$loader" --inhibit-cache --library-path "$PKG/lib" \
+		"$PKG/lib/libc.so.6"
+	libc=$(sed -En '1s/^GNU C Library \((.*)\) stable release version ([0-9.]+)\.$/\1 \2/p' \
+		<<< "$output")
+	[ -n "$ld" ] || fail "no version from the loader"
+	assert_equal "$libc" "$ld"
+}
+
+@test "zip: every ELF file is stripped (no symbol table, no debugging sections)" {
+	local f bad=
+	for f in $(elf_files); do
+		if objdump -h "$PKG/$f" | awk '{ print $2 }' | grep -q -e '^\.debug' -e '^\.symtab$'; then
+			bad="$bad $f"
+		fi
+	done
+	assert_equal "$bad" ''
+}

@@ -189,3 +189,52 @@ sys.exit(not v(sys.argv[1]) <= v(sys.argv[2]))' "$newest" "$libc" ||
 	done
 	assert_equal "$bad" ''
 }
+
+@test "lambda-zip: a library that cannot be found fails the build and leaves no zip" {
+	cd "$BATS_TEST_TMPDIR"
+	printf 'int kc_gone(void) { return 7; }\n' > gone.c
+	printf 'int kc_gone(void);\nint main(void) { return kc_gone(); }\n' > prog.c
+	cc -shared -fPIC -o libkcgone.so gone.c
+	cc -o prog prog.c -L. -lkcgone
+	echo stale > out.zip
+	run -1 --separate-stderr "$ROOT/tools/lambda-zip" prog "$ROOT/lambda/bootstrap" stage out.zip
+	assert_output ''
+	assert_equal "$stderr" 'lambda-zip: prog needs libraries not found on this system: libkcgone.so'
+	[ ! -e out.zip ] && [ ! -e out.zip.tmp ]
+	# Found (through LD_LIBRARY_PATH, as ldd finds it), the library is carried.
+	LD_LIBRARY_PATH=$PWD run -0 --separate-stderr "$ROOT/tools/lambda-zip" prog \
+		"$ROOT/lambda/bootstrap" stage out.zip
+	assert_output ''
+	assert_equal "$stderr" ''
+	run -0 --separate-stderr unzip -Z1 out.zip lib/libkcgone.so
+	assert_output 'lib/libkcgone.so'
+}
+
+@test "lambda-zip: wrong use and a missing input fail with a message" {
+	cd "$BATS_TEST_TMPDIR"
+	run -2 --separate-stderr "$ROOT/tools/lambda-zip" a b c
+	assert_output ''
+	assert_equal "$stderr" 'usage: tools/lambda-zip KINCOUNT BOOTSTRAP STAGING ZIP'
+	run -1 --separate-stderr "$ROOT/tools/lambda-zip" nothing-here "$ROOT/lambda/bootstrap" s o.zip
+	assert_output ''
+	assert_equal "$stderr" 'lambda-zip: nothing-here: no such file'
+	[ ! -e o.zip ]
+}
+
+@test "make lambda-zip builds in a fresh tree; make clean removes the zip and its staging" {
+	local t=$BATS_TEST_TMPDIR/tree
+	mkdir -p "$t/lambda" "$t/tools"
+	cp "$ROOT"/Makefile "$ROOT"/*.c "$ROOT"/*.h "$t/"
+	cp "$ROOT/lambda/bootstrap" "$t/lambda/"
+	cp "$ROOT/tools/need-debs" "$ROOT/tools/lambda-zip" "$t/tools/"
+	run -0 --separate-stderr make -s -C "$t" lambda-zip
+	[ -f "$t/kincount-lambda.zip" ] && [ -d "$t/lambda/stage" ] && [ -f "$t/lambda/kincount" ]
+	run -0 --separate-stderr unzip -Z1 "$t/kincount-lambda.zip" bootstrap kincount
+	assert_equal "$(sort <<< "$output" | tr '\n' ' ')" 'bootstrap kincount '
+	run -0 --separate-stderr make -s -C "$t" clean
+	[ ! -e "$t/kincount-lambda.zip" ] && [ ! -e "$t/lambda/stage" ] &&
+		[ ! -e "$t/lambda/stage.ldd" ] && [ ! -e "$t/lambda/kincount" ] ||
+		fail "left after make clean: $(cd "$t" && ls -d kincount-lambda.zip lambda/* 2>/dev/null)"
+	# The bootstrap template is a source file: it stays.
+	[ -f "$t/lambda/bootstrap" ]
+}

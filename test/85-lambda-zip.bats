@@ -238,3 +238,187 @@ sys.exit(not v(sys.argv[1]) <= v(sys.argv[2]))' "$newest" "$libc" ||
 	# The bootstrap template is a source file: it stays.
 	[ -f "$t/lambda/bootstrap" ]
 }
+
+# --- the unpacked zip, run ---------------------------------------------------------------------
+
+teardown() {
+	emu_stop
+	tcp_stop
+	redis_teardown
+}
+
+# emu_start: the Runtime API emulator (test/lambda-emu.py) on $EMU, its address in EMU_ADDR.
+EMU=
+EMU_PID=
+emu_start() {
+	EMU=$BATS_TEST_TMPDIR/emu
+	mkdir -p "$EMU"
+	python3 "$BATS_TEST_DIRNAME/lambda-emu.py" "$EMU" 2>"$BATS_TEST_TMPDIR/emu.err" 3>&- &
+	EMU_PID=$!
+	wait_for 10 test -s "$EMU/addr"
+	EMU_ADDR=$(cat "$EMU/addr")
+}
+
+emu_stop() {
+	if [ -n "$EMU_PID" ]; then
+		kill "$EMU_PID" 2>/dev/null || true
+		wait "$EMU_PID" 2>/dev/null || true
+		EMU_PID=
+	fi
+}
+
+# queue FILE: each line of FILE (a Lambda event) queued as an invocation with the request id
+# req-N (N from 1), in order.
+queue() {
+	local n=0 line
+	while IFS= read -r line; do
+		n=$((n + 1))
+		printf 'req-%d\n' "$n" > "$EMU/queue/$(printf '%03d' "$n").id"
+		printf '%s\n' "$line" > "$EMU/.tmp-event"
+		mv "$EMU/.tmp-event" "$EMU/queue/$(printf '%03d' "$n").json"
+	done < "$1"
+}
+
+# boot VAR=VALUE...: the unpacked zip's bootstrap with only the given environment (env -i),
+# in the background from the test's folder; its pid (kincount's, after the execs) in KPID,
+# its stdout and stderr in $BATS_TEST_TMPDIR/out and err.
+boot() {
+	env -i "$@" "$PKG/bootstrap" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
+	KPID=$!
+}
+
+# answered ID: true once the emulator holds an answer (response or error) for request ID.
+answered() {
+	[ -e "$EMU/out/$1.response" ] || [ -e "$EMU/out/$1.error" ]
+}
+
+# waits_for_next: true once kincount asked for the next event and waits for it: the
+# emulator has served every queued event and kincount's thread sits in poll or read.
+waits_for_next() {
+	[ -z "$(find "$EMU/queue" -name '*.json')" ] && in_syscall "$KPID" poll read
+}
+
+# maps_from_pkg PID: fails unless every file PID has mapped is under the unpacked zip, and
+# unless its program is the carried loader (so no system library was loaded, even by
+# dlopen).
+maps_from_pkg() {
+	local pkg bad
+	pkg=$(realpath "$PKG")
+	[ "$(readlink "/proc/$1/exe")" = "$(realpath "$PKG"/lib/ld-linux-*.so.*)" ] ||
+		fail "the program of $1 is $(readlink "/proc/$1/exe"), not the carried loader"
+	bad=$(awk -v pkg="$pkg/" '$6 ~ /^\// && index($6, pkg) != 1 { print $6 }' \
+		"/proc/$1/maps" | sort -u)
+	[ -z "$bad" ] || fail "mapped from outside the package: $bad"
+	# And the package's own files are mapped: kincount, the loader and libc at least.
+	grep -q " $pkg/kincount\$" "/proc/$1/maps" && grep -q " $pkg/lib/libc\.so\.6\$" "/proc/$1/maps" ||
+		fail "kincount or libc.so.6 of the package not mapped: $(cat "/proc/$1/maps")"
+}
+
+# answer ID: the body of the answer to request ID, compact (jq -c).
+answer() {
+	jq -c . "$EMU/out/$1.response"
+}
+
+@test "bootstrap: env -i, two Kinesis events: empty batchItemFailures, exact counts, only the zip's libraries mapped" {
+	emu_start
+	gen_lambda 2 6 > events
+	queue events
+	boot AWS_LAMBDA_RUNTIME_API="$EMU_ADDR" KINCOUNT_REDIS_URL="$REDIS_URL" \
+		KINCOUNT_OPTIONS="${KC_KEYS[*]} --checkpoint" LAMBDA_TASK_ROOT="$PKG"
+	wait_for 30 answered req-2
+	wait_for 10 waits_for_next
+	maps_from_pkg "$KPID"
+	# Its environment is the one given: no LD_LIBRARY_PATH, no PATH.
+	refute grep -qz -e '^LD_LIBRARY_PATH=' -e '^PATH=' "/proc/$KPID/environ"
+	assert_equal "$(answer req-1)" '{"batchItemFailures":[]}'
+	assert_equal "$(answer req-2)" '{"batchItemFailures":[]}'
+	[ ! -e "$EMU/out/req-1.error" ] && [ ! -e "$EMU/out/req-2.error" ]
+	expect_counts events > expected
+	assert_equal "$(redis_counters)" "$(cat expected)"
+	assert_equal "$(checkpoint)" "$(last_seq events)"
+	# The Runtime API says exit: kincount ends cleanly.
+	touch "$EMU/stop"
+	kc_wait 10
+	assert_equal "$KSTATUS" 0
+}
+
+@test "bootstrap: KINCOUNT_REDIS_URL unset: kincount posts the init error and exits 2" {
+	emu_start
+	boot AWS_LAMBDA_RUNTIME_API="$EMU_ADDR" LAMBDA_TASK_ROOT="$PKG"
+	kc_wait 20
+	assert_equal "$KSTATUS" 2
+	[ -s "$EMU/init-error" ] || fail "no init error posted; stderr: $kstderr"
+	run -0 --separate-stderr jq -r '.errorType, (.errorMessage | length > 0)' "$EMU/init-error"
+	assert_line --index 0 --regexp '.'
+	assert_line --index 1 'true'
+	# Nothing was asked for or answered.
+	refute grep -q ' GET ' "$EMU/log"
+	[ -z "$(ls "$EMU/out")" ]
+}
+
+# expect_split FILE: the counts of the templates 'kc:*{page}' and 'kc:{page}:{n}' over the
+# Lambda events of FILE (from gen_lambda), with python3 alone, as sorted KEY<TAB>COUNT lines.
+expect_split() {
+	python3 - "$1" <<-'EOF2'
+	import base64, collections, json, sys
+	counts = collections.Counter()
+	for line in open(sys.argv[1]):
+	    for rec in json.loads(line)["Records"]:
+	        text = base64.b64decode(rec["kinesis"]["data"]).decode()
+	        evs = json.loads(text) if text.startswith("[") else \
+	            [json.loads(l) for l in text.split("\n") if l.strip()]
+	        for ev in evs:
+	            counts["kc:*%s" % ev["page"]] += 1
+	            counts["kc:%s:%s" % (ev["page"], ev["n"])] += 1
+	for k in sorted(counts):
+	    print("%s\t%d" % (k, counts[k]))
+	EOF2
+}
+
+@test "bootstrap: KINCOUNT_OPTIONS is split on blanks into separate arguments, without globbing" {
+	emu_start
+	gen_lambda 2 5 > events
+	queue events
+	# A file that the first template would match as a glob pattern, in the folder kincount
+	# starts in: were it expanded, the key would be 'kc:zz{page}'.
+	touch 'kc:zz{page}'
+	# Blanks of every kind, doubled, leading and trailing; the package found next to
+	# bootstrap, not through LAMBDA_TASK_ROOT (as in a layer).
+	boot AWS_LAMBDA_RUNTIME_API="$EMU_ADDR" KINCOUNT_REDIS_URL="$REDIS_URL" \
+		KINCOUNT_OPTIONS=$'  -k\tkc:*{page}   --key=kc:{page}:{n}\n--checkpoint\t' \
+		LAMBDA_TASK_ROOT=/nonexistent
+	wait_for 30 answered req-2
+	assert_equal "$(answer req-1)" '{"batchItemFailures":[]}'
+	assert_equal "$(answer req-2)" '{"batchItemFailures":[]}'
+	expect_split events > expected
+	assert_equal "$(redis_counters)" "$(cat expected)"
+	# --checkpoint arrived as an option of its own.
+	assert_equal "$(checkpoint)" "$(last_seq events)"
+	touch "$EMU/stop"
+	kc_wait 10
+	assert_equal "$KSTATUS" 0
+}
+
+@test "bootstrap: the password from REDISCLI_AUTH, never on the command line; host names resolved" {
+	tcp_start
+	[ "$(redis-cli -h 127.0.0.1 -p "$TCP_PORT" config set requirepass 'pw-zip-85')" = OK ]
+	emu_start
+	gen_lambda 1 4 > events
+	queue events
+	# Both addresses by host name: libcurl and hiredis resolve 'localhost' through the
+	# carried C library (/etc/hosts).
+	boot AWS_LAMBDA_RUNTIME_API="localhost:${EMU_ADDR##*:}" \
+		KINCOUNT_REDIS_URL="redis://localhost:$TCP_PORT" REDISCLI_AUTH=pw-zip-85 \
+		KINCOUNT_OPTIONS="${KC_KEYS[*]}" LAMBDA_TASK_ROOT="$PKG"
+	wait_for 30 answered req-1
+	wait_for 10 waits_for_next
+	maps_from_pkg "$KPID"
+	refute grep -q pw-zip-85 "/proc/$KPID/cmdline"
+	assert_equal "$(answer req-1)" '{"batchItemFailures":[]}'
+	expect_counts events > expected
+	RCLI_ADDR=(-h 127.0.0.1 -p "$TCP_PORT" --no-auth-warning -a pw-zip-85)
+	assert_equal "$(redis_counters)" "$(cat expected)"
+	touch "$EMU/stop"
+	kc_wait 10
+	assert_equal "$KSTATUS" 0
+}

@@ -241,42 +241,12 @@ sys.exit(not v(sys.argv[1]) <= v(sys.argv[2]))' "$newest" "$libc" ||
 
 # --- the unpacked zip, run ---------------------------------------------------------------------
 
+# The Runtime API emulator's helpers (emu_start, emu_queue_lines, emu_answered, emu_out) are
+# helper.bash's.
 teardown() {
 	emu_stop
 	tcp_stop
 	redis_teardown
-}
-
-# emu_start: the Runtime API emulator (test/lambda-emu.py) on $EMU, its address in EMU_ADDR.
-EMU=
-EMU_PID=
-emu_start() {
-	EMU=$BATS_TEST_TMPDIR/emu
-	mkdir -p "$EMU"
-	python3 "$BATS_TEST_DIRNAME/lambda-emu.py" "$EMU" 2>"$BATS_TEST_TMPDIR/emu.err" 3>&- &
-	EMU_PID=$!
-	wait_for 10 test -s "$EMU/addr"
-	EMU_ADDR=$(cat "$EMU/addr")
-}
-
-emu_stop() {
-	if [ -n "$EMU_PID" ]; then
-		kill "$EMU_PID" 2>/dev/null || true
-		wait "$EMU_PID" 2>/dev/null || true
-		EMU_PID=
-	fi
-}
-
-# queue FILE: each line of FILE (a Lambda event) queued as an invocation with the request id
-# req-N (N from 1), in order.
-queue() {
-	local n=0 line
-	while IFS= read -r line; do
-		n=$((n + 1))
-		printf 'req-%d\n' "$n" > "$EMU/queue/$(printf '%03d' "$n").id"
-		printf '%s\n' "$line" > "$EMU/.tmp-event"
-		mv "$EMU/.tmp-event" "$EMU/queue/$(printf '%03d' "$n").json"
-	done < "$1"
 }
 
 # boot VAR=VALUE...: the unpacked zip's bootstrap with only the given environment (env -i),
@@ -285,11 +255,6 @@ queue() {
 boot() {
 	env -i "$@" "$PKG/bootstrap" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
 	KPID=$!
-}
-
-# answered ID: true once the emulator holds an answer (response or error) for request ID.
-answered() {
-	[ -e "$EMU/out/$1.response" ] || [ -e "$EMU/out/$1.error" ]
 }
 
 # waits_for_next: true once kincount asked for the next event and waits for it: the
@@ -314,25 +279,26 @@ maps_from_pkg() {
 		fail "kincount or libc.so.6 of the package not mapped: $(cat "/proc/$1/maps")"
 }
 
-# answer ID: the body of the answer to request ID, compact (jq -c).
+# answer NAME: the body of the response to the queued event NAME, compact (jq -c); fails
+# when it was answered with an invocation error.
 answer() {
-	jq -c . "$EMU/out/$1.response"
+	[ ! -e "$EMU/out/$(emu_rid "$1").error" ] || fail "event $1 answered with an error: $(emu_out "$1" error)"
+	emu_out "$1" response | jq -c .
 }
 
 @test "bootstrap: env -i, two Kinesis events: empty batchItemFailures, exact counts, only the zip's libraries mapped" {
 	emu_start
 	gen_lambda 2 6 > events
-	queue events
-	boot AWS_LAMBDA_RUNTIME_API="$EMU_ADDR" KINCOUNT_REDIS_URL="$REDIS_URL" \
+	emu_queue_lines ev events
+	boot AWS_LAMBDA_RUNTIME_API="$AWS_LAMBDA_RUNTIME_API" KINCOUNT_REDIS_URL="$REDIS_URL" \
 		KINCOUNT_OPTIONS="${KC_KEYS[*]} --checkpoint" LAMBDA_TASK_ROOT="$PKG"
-	wait_for 30 answered req-2
+	wait_for 30 emu_answered ev-0001
 	wait_for 10 waits_for_next
 	maps_from_pkg "$KPID"
 	# Its environment is the one given: no LD_LIBRARY_PATH, no PATH.
 	refute grep -qz -e '^LD_LIBRARY_PATH=' -e '^PATH=' "/proc/$KPID/environ"
-	assert_equal "$(answer req-1)" '{"batchItemFailures":[]}'
-	assert_equal "$(answer req-2)" '{"batchItemFailures":[]}'
-	[ ! -e "$EMU/out/req-1.error" ] && [ ! -e "$EMU/out/req-2.error" ]
+	assert_equal "$(answer ev-0000)" '{"batchItemFailures":[]}'
+	assert_equal "$(answer ev-0001)" '{"batchItemFailures":[]}'
 	expect_counts events > expected
 	assert_equal "$(redis_counters)" "$(cat expected)"
 	assert_equal "$(checkpoint)" "$(last_seq events)"
@@ -344,7 +310,7 @@ answer() {
 
 @test "bootstrap: KINCOUNT_REDIS_URL unset: kincount posts the init error and exits 2" {
 	emu_start
-	boot AWS_LAMBDA_RUNTIME_API="$EMU_ADDR" LAMBDA_TASK_ROOT="$PKG"
+	boot AWS_LAMBDA_RUNTIME_API="$AWS_LAMBDA_RUNTIME_API" LAMBDA_TASK_ROOT="$PKG"
 	kc_wait 20
 	assert_equal "$KSTATUS" 2
 	[ -s "$EMU/init-error" ] || fail "no init error posted; stderr: $kstderr"
@@ -378,18 +344,18 @@ expect_split() {
 @test "bootstrap: KINCOUNT_OPTIONS is split on blanks into separate arguments, without globbing" {
 	emu_start
 	gen_lambda 2 5 > events
-	queue events
+	emu_queue_lines ev events
 	# A file that the first template would match as a glob pattern, in the folder kincount
 	# starts in: were it expanded, the key would be 'kc:zz{page}'.
 	touch 'kc:zz{page}'
 	# Blanks of every kind, doubled, leading and trailing; the package found next to
 	# bootstrap, not through LAMBDA_TASK_ROOT (as in a layer).
-	boot AWS_LAMBDA_RUNTIME_API="$EMU_ADDR" KINCOUNT_REDIS_URL="$REDIS_URL" \
+	boot AWS_LAMBDA_RUNTIME_API="$AWS_LAMBDA_RUNTIME_API" KINCOUNT_REDIS_URL="$REDIS_URL" \
 		KINCOUNT_OPTIONS=$'  -k\tkc:*{page}   --key=kc:{page}:{n}\n--checkpoint\t' \
 		LAMBDA_TASK_ROOT=/nonexistent
-	wait_for 30 answered req-2
-	assert_equal "$(answer req-1)" '{"batchItemFailures":[]}'
-	assert_equal "$(answer req-2)" '{"batchItemFailures":[]}'
+	wait_for 30 emu_answered ev-0001
+	assert_equal "$(answer ev-0000)" '{"batchItemFailures":[]}'
+	assert_equal "$(answer ev-0001)" '{"batchItemFailures":[]}'
 	expect_split events > expected
 	assert_equal "$(redis_counters)" "$(cat expected)"
 	# --checkpoint arrived as an option of its own.
@@ -404,17 +370,17 @@ expect_split() {
 	[ "$(redis-cli -h 127.0.0.1 -p "$TCP_PORT" config set requirepass 'pw-zip-85')" = OK ]
 	emu_start
 	gen_lambda 1 4 > events
-	queue events
+	emu_queue_lines ev events
 	# Both addresses by host name: libcurl and hiredis resolve 'localhost' through the
 	# carried C library (/etc/hosts).
-	boot AWS_LAMBDA_RUNTIME_API="localhost:${EMU_ADDR##*:}" \
+	boot AWS_LAMBDA_RUNTIME_API="localhost:${AWS_LAMBDA_RUNTIME_API##*:}" \
 		KINCOUNT_REDIS_URL="redis://localhost:$TCP_PORT" REDISCLI_AUTH=pw-zip-85 \
 		KINCOUNT_OPTIONS="${KC_KEYS[*]}" LAMBDA_TASK_ROOT="$PKG"
-	wait_for 30 answered req-1
+	wait_for 30 emu_answered ev-0000
 	wait_for 10 waits_for_next
 	maps_from_pkg "$KPID"
 	refute grep -q pw-zip-85 "/proc/$KPID/cmdline"
-	assert_equal "$(answer req-1)" '{"batchItemFailures":[]}'
+	assert_equal "$(answer ev-0000)" '{"batchItemFailures":[]}'
 	expect_counts events > expected
 	RCLI_ADDR=(-h 127.0.0.1 -p "$TCP_PORT" --no-auth-warning -a pw-zip-85)
 	assert_equal "$(redis_counters)" "$(cat expected)"

@@ -257,6 +257,17 @@ boot() {
 	KPID=$!
 }
 
+# served NAME: waits (at most 30 s) until the queued event NAME is answered, failing at once
+# when kincount ended before.
+served() {
+	wait_for 30 answered_or_gone "$1"
+	emu_answered "$1" || fail "kincount ended before answering $1: $(cat "$BATS_TEST_TMPDIR/err")"
+}
+
+answered_or_gone() {
+	emu_answered "$1" || ! alive "$KPID"
+}
+
 # waits_for_next: true once kincount asked for the next event and waits for it: the
 # emulator has served every queued event and kincount's thread sits in poll or read.
 waits_for_next() {
@@ -292,7 +303,7 @@ answer() {
 	emu_queue_lines ev events
 	boot AWS_LAMBDA_RUNTIME_API="$AWS_LAMBDA_RUNTIME_API" KINCOUNT_REDIS_URL="$REDIS_URL" \
 		KINCOUNT_OPTIONS="${KC_KEYS[*]} --checkpoint" LAMBDA_TASK_ROOT="$PKG"
-	wait_for 30 emu_answered ev-0001
+	served ev-0001
 	wait_for 10 waits_for_next
 	maps_from_pkg "$KPID"
 	# Its environment is the one given: no LD_LIBRARY_PATH, no PATH.
@@ -308,15 +319,28 @@ answer() {
 	assert_equal "$KSTATUS" 0
 }
 
-@test "bootstrap: KINCOUNT_REDIS_URL unset: kincount posts the init error and exits 2" {
+@test "bootstrap: KINCOUNT_REDIS_URL unset or empty: kincount posts the init error and exits 2" {
+	local url
 	emu_start
-	boot AWS_LAMBDA_RUNTIME_API="$AWS_LAMBDA_RUNTIME_API" LAMBDA_TASK_ROOT="$PKG"
-	kc_wait 20
-	assert_equal "$KSTATUS" 2
-	[ -s "$EMU/init-error" ] || fail "no init error posted; stderr: $kstderr"
-	run -0 --separate-stderr jq -r '.errorType, (.errorMessage | length > 0)' "$EMU/init-error"
-	assert_line --index 0 --regexp '.'
-	assert_line --index 1 'true'
+	for url in unset ''; do
+		rm -f "$EMU/init-error" "$EMU/init-error.headers"
+		if [ "$url" = unset ]; then
+			boot AWS_LAMBDA_RUNTIME_API="$AWS_LAMBDA_RUNTIME_API" LAMBDA_TASK_ROOT="$PKG"
+		else
+			boot AWS_LAMBDA_RUNTIME_API="$AWS_LAMBDA_RUNTIME_API" KINCOUNT_REDIS_URL="$url" \
+				LAMBDA_TASK_ROOT="$PKG"
+		fi
+		kc_wait 20
+		assert_equal "$KSTATUS" 2
+		assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" ''
+		assert_equal "$(head -n 1 <<< "$kstderr")" \
+			"kincount: --lambda needs -r URL (in the zip's bootstrap: KINCOUNT_REDIS_URL)"
+		[ -s "$EMU/init-error" ] || fail "no init error posted; stderr: $kstderr"
+		assert_equal "$(jq -c . "$EMU/init-error")" \
+			'{"errorMessage":"--lambda needs -r URL (in the zip'"'"'s bootstrap: KINCOUNT_REDIS_URL)","errorType":"Kincount.UsageError","stackTrace":[]}'
+		grep -qix 'Lambda-Runtime-Function-Error-Type: Kincount.UsageError' \
+			<(tr -d '\r' < "$EMU/init-error.headers")
+	done
 	# Nothing was asked for or answered.
 	refute grep -q ' GET ' "$EMU/log"
 	[ -z "$(ls "$EMU/out")" ]
@@ -353,7 +377,7 @@ expect_split() {
 	boot AWS_LAMBDA_RUNTIME_API="$AWS_LAMBDA_RUNTIME_API" KINCOUNT_REDIS_URL="$REDIS_URL" \
 		KINCOUNT_OPTIONS=$'  -k\tkc:*{page}   --key=kc:{page}:{n}\n--checkpoint\t' \
 		LAMBDA_TASK_ROOT=/nonexistent
-	wait_for 30 emu_answered ev-0001
+	served ev-0001
 	assert_equal "$(answer ev-0000)" '{"batchItemFailures":[]}'
 	assert_equal "$(answer ev-0001)" '{"batchItemFailures":[]}'
 	expect_split events > expected
@@ -376,7 +400,7 @@ expect_split() {
 	boot AWS_LAMBDA_RUNTIME_API="localhost:${AWS_LAMBDA_RUNTIME_API##*:}" \
 		KINCOUNT_REDIS_URL="redis://localhost:$TCP_PORT" REDISCLI_AUTH=pw-zip-85 \
 		KINCOUNT_OPTIONS="${KC_KEYS[*]}" LAMBDA_TASK_ROOT="$PKG"
-	wait_for 30 emu_answered ev-0000
+	served ev-0000
 	wait_for 10 waits_for_next
 	maps_from_pkg "$KPID"
 	refute grep -q pw-zip-85 "/proc/$KPID/cmdline"

@@ -1,0 +1,501 @@
+#!/usr/bin/env bats
+# kincount --lambda (issue 9) against a Lambda Runtime API emulator (test/lambda-emu.py):
+# many invocations counted exactly, bad and oversized records as dead letters in Redis with a
+# success answer, Redis down or stopped (the answer names the batch's first record; the
+# redelivered event counts once with --checkpoint), a deadline about to pass, events that are
+# not Kinesis events, the Runtime API going away, and init errors.  Expected counts, log lines
+# and statistics are worked out with python3 and jq from the event files, never by kincount.
+
+load helper
+load redis
+
+# The exit status the man page gives when the Runtime API says "exit" (next answers 500), and
+# when it cannot be reached (gone, or nothing listening).
+EXIT_ON_500=0
+EXIT_API_GONE=4
+
+setup() {
+	redis_setup
+	EMU_PID=
+	unset AWS_LAMBDA_RUNTIME_API
+}
+
+teardown() {
+	redis_teardown
+	emu_stop
+}
+
+# lambda_bg OPTION...: kincount --lambda on the private Redis with the two test templates, in
+# the background (pid in KPID; stdout and stderr in out and err of the test folder).
+lambda_bg() {
+	kc_bg --lambda -r "$REDIS_URL" "${KC_KEYS[@]}" "$@" < /dev/null &
+	KPID=$!
+}
+
+# finish SECONDS: tells the emulator to answer "exit" once its queue is empty and waits for
+# kincount to end (kc_wait: KSTATUS, kstderr).
+finish() {
+	touch "$EMU/stop"
+	kc_wait "$1"
+}
+
+# ok_answer NAME: the answer of event NAME is the success answer, an empty list of failures.
+ok_answer() {
+	wait_for 30 emu_answered "$1"
+	[ -e "$EMU/out/$(emu_rid "$1").response" ] || fail "event $1 got an error: $(emu_out "$1" error)"
+	assert_equal "$(emu_out "$1" response | jq -c .)" '{"batchItemFailures":[]}'
+}
+
+# failed_answer NAME SEQ: the answer of event NAME names SEQ, and only SEQ, as the failure.
+failed_answer() {
+	wait_for 30 emu_answered "$1"
+	[ -e "$EMU/out/$(emu_rid "$1").response" ] || fail "event $1 got an error: $(emu_out "$1" error)"
+	assert_equal "$(emu_out "$1" response | jq -c .)" \
+		"{\"batchItemFailures\":[{\"itemIdentifier\":\"$2\"}]}"
+}
+
+# first_seq FILE: the sequence number of the first record of the (one-line) event FILE.
+first_seq() {
+	jq -r '.Records[0].kinesis.sequenceNumber' "$1"
+}
+
+# requests METHOD PATH-ERE STATUS-ERE: how many requests of the emulator's log match.
+requests() {
+	awk -v m="$1" -v p="^/2018-06-01/runtime/$2\$" -v s="^$3\$" \
+		'$2 == m && $3 ~ p && $4 ~ s { n++ } END { print n + 0 }' "$EMU/log"
+}
+
+# invocation_facts EMU: for every event the emulator served, in order, one line
+# "NAME RID RECORDS EVENTS REJECTED KEY1 KEY2" worked out with python3 from the event file: the
+# records, the events their payloads hold (arrays or JSON lines), the records that cannot be
+# decoded (bad base64, larger than MAXBYTES, or not JSON) and the first two keys of the test
+# templates ("-" when there are fewer).
+invocation_facts() {
+	python3 - "$1" "${MAXBYTES:-67108864}" <<-'EOF'
+	import base64, binascii, json, os, sys
+	emu, maxbytes = sys.argv[1], int(sys.argv[2])
+	for line in open(os.path.join(emu, "ids")):
+	    name, rid = line.split()
+	    doc = json.load(open(os.path.join(emu, "served", name + ".json"), "rb"))
+	    recs, events, rejected, keys = 0, 0, 0, []
+	    for rec in doc["Records"]:
+	        recs += 1
+	        try:
+	            data = base64.b64decode(rec["kinesis"]["data"], validate=True)
+	            if len(data) > maxbytes:
+	                raise ValueError("too large")
+	            text = data.decode()
+	            if text.startswith("["):
+	                evs = json.loads(text)
+	            else:
+	                evs = [json.loads(l) for l in text.split("\n") if l.strip()]
+	        except (binascii.Error, ValueError):
+	            rejected += 1
+	            continue
+	        for ev in evs:
+	            events += 1
+	            keys += ["kc:%s:%s" % (ev["page"], ev["n"]), "kc:%s" % ev["page"]]
+	    keys += ["-", "-"]
+	    print(name, rid, recs, events, rejected, keys[0], keys[1])
+	EOF
+}
+
+# check_log_lines: every served event has exactly one line on stderr naming its request id,
+# and that line holds the event count (as a word) and the first two keys.
+check_log_lines() {
+	local name rid recs events rejected k1 k2 lines
+	while read -r name rid recs events rejected k1 k2; do
+		lines=$(grep -F -- "$rid" <<< "$kstderr") || fail "no log line names $rid: $kstderr"
+		assert_equal "$(wc -l <<< "$lines")" 1
+		[[ " $lines " =~ [^0-9]$events[^0-9] ]] || fail "no count $events in: $lines"
+		[[ $lines == *"$k1"* && $lines == *"$k2"* ]] || fail "no keys $k1 $k2 in: $lines"
+	done < <(invocation_facts "$EMU")
+}
+
+# --- many good invocations -------------------------------------------------------------------
+
+@test "lambda: 40 events over 40 invocations are counted exactly, each answered with no failures" {
+	gen_lambda 30 4 > ev
+	gen_lambda 10 25 120 >> ev
+	gen_lambda 1 2000 400 >> ev
+	emu_start
+	emu_queue_lines e ev
+	lambda_bg --checkpoint
+	wait_for 60 emu_answered e-0040
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	assert_equal "$(cat out)" ''
+	for ((i = 0; i <= 40; i++)); do
+		ok_answer "$(printf 'e-%04d' "$i")"
+	done
+	expect_counts ev > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(checkpoint)" "$(last_seq ev)"
+	assert_equal "$(requests GET invocation/next 200)" 41
+	assert_equal "$(requests POST 'invocation/[^/]+/response' 202)" 41
+	assert_equal "$(requests GET invocation/next 500)" 1
+	assert_equal "$(requests POST 'invocation/[^/]+/error' 202)" 0
+	[ ! -e "$EMU/init-error" ]
+	check_log_lines
+}
+
+@test "lambda: events queued one at a time while kincount waits are each counted and answered" {
+	gen_lambda 5 3 > ev
+	emu_start
+	lambda_bg
+	for ((i = 1; i <= 5; i++)); do
+		sed -n "${i}p" ev > one
+		emu_queue "s$i" one
+		ok_answer "s$i"
+		head -n "$i" ev > sofar
+		expect_counts sofar > want
+		assert_equal "$(redis_counters)" "$(cat want)"
+	done
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	check_log_lines
+}
+
+@test "lambda: --stats=json prints one JSON object per invocation with its own numbers" {
+	gen_lambda 3 5 > ev
+	gen_lambda 1 4 40 | jq -c '.Records[1].kinesis.data = "@@@@"' >> ev
+	emu_start
+	emu_queue_lines e ev
+	lambda_bg --stats=json --dead-letter redis:kincount:dl
+	wait_for 30 emu_answered e-0003
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	local objs
+	objs=$(grep '^{' <<< "$kstderr")
+	assert_equal "$(wc -l <<< "$objs")" 4
+	# Every line that is JSON is an object with the documented members, numbers all.
+	jq -e -s 'all(.[]; (.records | type) == "number" and (.events | type) == "number"
+		and (.rejected | type) == "number" and (.batches | type) == "number"
+		and (.redis_ms | type) == "number" and (.duration_ms | type) == "number"
+		and .redis_ms >= 0 and .duration_ms >= .redis_ms)' <<< "$objs"
+	local name rid recs events rejected k1 k2 i=1 o
+	while read -r name rid recs events rejected k1 k2; do
+		o=$(sed -n "${i}p" <<< "$objs")
+		assert_equal "$(jq -c '[.records, .events, .rejected, .batches]' <<< "$o")" \
+			"[$recs,$events,$rejected,1]"
+		i=$((i + 1))
+	done < <(invocation_facts "$EMU")
+	assert_equal "$(rcli llen kincount:dl)" 1
+}
+
+# --- the Redis connection ----------------------------------------------------------------------
+
+@test "lambda: one Redis connection for all invocations, made again after the server was killed" {
+	gen_lambda 4 3 > ev
+	emu_start
+	lambda_bg --checkpoint
+	sed -n 1p ev > e1
+	emu_queue a e1
+	ok_answer a
+	local first
+	first=$(unix_sockets_of "$KPID")
+	[ -n "${first// /}" ] || fail "kincount has no Unix socket open after a counted event"
+	sed -n 2p ev > e2
+	emu_queue b e2
+	ok_answer b
+	assert_equal "$(unix_sockets_of "$KPID")" "$first"
+	# Killed between two events (the append-only file keeps what was acknowledged).
+	redis_kill9
+	redis_start
+	sed -n 3p ev > e3
+	emu_queue c e3
+	ok_answer c
+	local second
+	second=$(unix_sockets_of "$KPID")
+	[ -n "${second// /}" ] && [ "$second" != "$first" ] ||
+		fail "the Redis socket did not change: '$first' then '$second'"
+	sed -n 4p ev > e4
+	emu_queue d e4
+	ok_answer d
+	assert_equal "$(unix_sockets_of "$KPID")" "$second"
+	expect_counts ev > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(checkpoint)" "$(last_seq ev)"
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+}
+
+@test "lambda: Redis down: the answer names the event's first record; redelivered, it counts once" {
+	gen_lambda 2 5 > ev
+	sed -n 1p ev > e1
+	sed -n 2p ev > e2
+	emu_start
+	lambda_bg --checkpoint --retries 2 --timeout-ms 300
+	emu_queue a e1
+	ok_answer a
+	redis_stop
+	emu_queue b e2
+	failed_answer b "$(first_seq e2)"
+	expect_counts e1 > want
+	redis_start
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(checkpoint)" "$(last_seq e1)"
+	# Lambda sends the same records again; and once more, as it may.
+	emu_queue c e2
+	ok_answer c
+	emu_queue d e2
+	ok_answer d
+	expect_counts e1 e2 > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(checkpoint)" "$(last_seq e2)"
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	[[ $kstderr == *"$(emu_rid b)"* ]] || fail "no line names the failed invocation: $kstderr"
+}
+
+@test "lambda: a stopped Redis and a deadline 3 s away: a failure answer before the deadline" {
+	gen_lambda 2 5 > ev
+	sed -n 1p ev > e1
+	sed -n 2p ev > e2
+	emu_start
+	lambda_bg --checkpoint --timeout-ms 5000 --retries 5
+	emu_queue a e1
+	ok_answer a
+	RESTART_AFTER=1
+	kill -STOP "$(redis_pid)"
+	emu_queue b e2 3000
+	failed_answer b "$(first_seq e2)"
+	local ms
+	ms=$(emu_out b ms_before_deadline)
+	# In time, and not at once: it tried until about 0.5 s before the deadline.
+	[ "$ms" -gt 0 ] && [ "$ms" -lt 2000 ] || fail "answered $ms ms before the deadline"
+	# The stopped server may still run the script it was sent; the checkpoint makes the
+	# redelivered event count once either way.
+	kill -CONT "$(redis_pid)"
+	emu_queue c e2
+	ok_answer c
+	expect_counts e1 e2 > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(checkpoint)" "$(last_seq e2)"
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+}
+
+@test "lambda: a deadline already past still gets an answer, and the next event is counted" {
+	gen_lambda 2 3 > ev
+	sed -n 1p ev > e1
+	sed -n 2p ev > e2
+	emu_start
+	lambda_bg --checkpoint
+	emu_queue a e1 -1000
+	wait_for 30 emu_answered a
+	[ -e "$EMU/out/$(emu_rid a).response" ]
+	local body
+	body=$(emu_out a response | jq -c .)
+	# Either applied in the little time there was, or reported failed from the first record.
+	if [ "$body" = '{"batchItemFailures":[]}' ]; then
+		expect_counts e1 > want
+	else
+		assert_equal "$body" "{\"batchItemFailures\":[{\"itemIdentifier\":\"$(first_seq e1)\"}]}"
+		emu_queue b0 e1
+		ok_answer b0
+		expect_counts e1 > want
+	fi
+	assert_equal "$(redis_counters)" "$(cat want)"
+	emu_queue c e2
+	ok_answer c
+	expect_counts e1 e2 > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+}
+
+# --- rejected records --------------------------------------------------------------------------
+
+@test "lambda: bad records go to the Redis dead letters, the rest is counted, the answer is success" {
+	gen_lambda 1 6 > good
+	jq -c '.Records[1].kinesis.data = "@@@@"
+		| .Records[4].kinesis.data = ("not json {" | @base64)' good > bad
+	gen_lambda 1 3 6 > after
+	emu_start
+	lambda_bg --checkpoint --dead-letter redis:kincount:dl
+	emu_queue a bad
+	ok_answer a
+	emu_queue b after
+	ok_answer b
+	jq -c 'del(.Records[4]) | del(.Records[1])' bad > counted
+	expect_counts counted after > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(rcli llen kincount:dl)" 2
+	assert_equal "$(rcli lrange kincount:dl 0 -1 | jq -r .sequence_number)" \
+		"$(jq -r '.Records[1, 4].kinesis.sequenceNumber' bad)"
+	assert_equal "$(rcli lindex kincount:dl 0 | jq -r .reason)" 'invalid base64'
+	assert_equal "$(checkpoint)" "$(last_seq after)"
+	# Redelivered, the bad event neither counts nor dead-letters again.
+	emu_queue c bad
+	ok_answer c
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(rcli llen kincount:dl)" 2
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+}
+
+@test "lambda: a record over --max-record-bytes is a dead letter, the others count, success" {
+	gen_lambda 1 4 > good
+	local big
+	big=$(python3 -c 'import json; print(json.dumps({"page": "x" * 5000, "n": 1}))')
+	jq -c --arg d "$(b64 "$big")" '.Records[2].kinesis.data = $d' good > oversized
+	emu_start
+	lambda_bg --dead-letter redis:kincount:dl --max-record-bytes 4096
+	emu_queue a oversized
+	ok_answer a
+	jq -c 'del(.Records[2])' oversized > counted
+	expect_counts counted > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(rcli llen kincount:dl)" 1
+	assert_equal "$(rcli lindex kincount:dl 0 | jq -r '[.reason, .sequence_number] | join(" ")')" \
+		"record too large $(jq -r '.Records[2].kinesis.sequenceNumber' oversized)"
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+}
+
+# --- events that are not Kinesis events ------------------------------------------------------
+
+@test "lambda: an event that is not a Kinesis event gets an invocation error; the loop goes on" {
+	gen_lambda 2 3 > ev
+	sed -n 1p ev > e1
+	sed -n 2p ev > e2
+	printf 'this is not JSON\n' > notjson
+	printf '{"foo":1}\n' > norecords
+	printf '{"Records":[{"eventSource":"aws:sqs","body":"x"}]}\n' > sqs
+	printf '{"Records":[{"SequenceNumber":"1","Data":"e30=","PartitionKey":"p"}]}\n' > getrecords
+	head -c 100 e1 > cut
+	printf '{"Records":"none"}\n' > notarray
+	emu_start
+	lambda_bg --checkpoint --dead-letter redis:kincount:dl
+	emu_queue a e1
+	local n
+	for n in notjson norecords sqs getrecords cut notarray; do
+		emu_queue "b-$n" "$n"
+	done
+	emu_queue c e2
+	ok_answer a
+	for n in notjson norecords sqs getrecords cut notarray; do
+		wait_for 30 emu_answered "b-$n"
+		[ ! -e "$EMU/out/$(emu_rid "b-$n").response" ] || fail "$n got a response"
+		emu_out "b-$n" error | jq -e '(.errorMessage | type) == "string"
+			and (.errorMessage | length) > 0 and (.errorType | type) == "string"' ||
+			fail "$n: error body $(emu_out "b-$n" error)"
+		grep -qi '^Lambda-Runtime-Function-Error-Type: .' "$EMU/out/$(emu_rid "b-$n").headers" ||
+			fail "$n: no error type header: $(emu_out "b-$n" headers)"
+	done
+	ok_answer c
+	expect_counts e1 e2 > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(rcli llen kincount:dl)" 0
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	assert_equal "$(requests POST 'invocation/[^/]+/error' 202)" 6
+}
+
+# --- the Runtime API says exit, or goes away ---------------------------------------------------
+
+@test "lambda: next answering 500 ends kincount with the documented status, nothing left pending" {
+	gen_lambda 2 2 > ev
+	emu_start
+	emu_queue_lines e ev
+	touch "$EMU/stop"
+	lambda_bg
+	kc_wait 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	ok_answer e-0000
+	ok_answer e-0001
+	assert_equal "$(tail -n 1 "$EMU/log" | cut -d' ' -f2-)" 'GET /2018-06-01/runtime/invocation/next 500'
+	assert_equal "$(cat out)" ''
+}
+
+@test "lambda: the Runtime API killed while kincount waits for an event: a clean exit" {
+	gen_lambda 1 2 > ev
+	emu_start
+	emu_queue a ev
+	lambda_bg
+	ok_answer a
+	# Waiting in poll on its next request.
+	wait_for 10 in_syscall "$KPID" poll read
+	kill -9 "$EMU_PID"
+	wait "$EMU_PID" 2>/dev/null || true
+	EMU_PID=
+	kc_wait 10
+	assert_equal "$KSTATUS" "$EXIT_API_GONE"
+	[[ $kstderr == *kincount:* ]] || fail "no message: $kstderr"
+	[[ $kstderr != *AddressSanitizer* && $kstderr != *runtime\ error* ]] || fail "$kstderr"
+	expect_counts ev > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+}
+
+@test "lambda: the Runtime API goes away after an answer (--quit-after 2): a clean exit" {
+	gen_lambda 3 2 > ev
+	emu_start --quit-after 2
+	emu_queue_lines e ev
+	lambda_bg --checkpoint
+	kc_wait 20
+	assert_equal "$KSTATUS" "$EXIT_API_GONE"
+	ok_answer e-0000
+	ok_answer e-0001
+	[ -e "$EMU/queue/e-0002.json" ]
+	head -n 2 ev > sofar
+	expect_counts sofar > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(checkpoint)" "$(last_seq sofar)"
+	[[ $kstderr != *AddressSanitizer* && $kstderr != *runtime\ error* ]] || fail "$kstderr"
+}
+
+@test "lambda: nothing listening at AWS_LAMBDA_RUNTIME_API: a clean exit, no hang" {
+	AWS_LAMBDA_RUNTIME_API=$(python3 -c '
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print("127.0.0.1:%d" % s.getsockname()[1])')
+	export AWS_LAMBDA_RUNTIME_API
+	EMU=$BATS_TEST_TMPDIR
+	lambda_bg
+	kc_wait 10
+	assert_equal "$KSTATUS" "$EXIT_API_GONE"
+	assert_equal "$(cat out)" ''
+	[[ $kstderr == *kincount:* ]] || fail "no message: $kstderr"
+}
+
+# --- start-up errors ---------------------------------------------------------------------------
+
+# init_error_case ARG...: kincount --lambda ARG... exits 2 before asking for an event, having
+# posted the standard error body to /runtime/init/error with the error type header.
+init_error_case() {
+	rm -f "$EMU/init-error" "$EMU/init-error.headers"
+	run -2 --separate-stderr kc --lambda "$@"
+	assert_output ''
+	[[ $stderr == kincount:* ]] || fail "$*: stderr: $stderr"
+	[ -e "$EMU/init-error" ] || fail "$*: nothing posted to init/error"
+	jq -e '(.errorMessage | type) == "string" and (.errorMessage | length) > 0
+		and (.errorType | type) == "string" and .stackTrace == []' "$EMU/init-error" ||
+		fail "$*: init error body: $(cat "$EMU/init-error")"
+	grep -qi '^Lambda-Runtime-Function-Error-Type: .' "$EMU/init-error.headers" ||
+		fail "$*: no error type header: $(cat "$EMU/init-error.headers")"
+}
+
+@test "lambda: usage errors post an init error and exit 2 without asking for an event" {
+	gen_lambda 1 1 > ev
+	emu_start
+	emu_queue a ev
+	init_error_case "${KC_KEYS[@]}"
+	init_error_case -r "$REDIS_URL" -c "${KC_KEYS[@]}"
+	init_error_case -r "$REDIS_URL" -d
+	init_error_case -r "$REDIS_URL" "${KC_KEYS[@]}" ev
+	init_error_case -r "$REDIS_URL" -k 'kc:{page'
+	init_error_case -r 'redis://127.0.0.1:notaport' "${KC_KEYS[@]}"
+	init_error_case -r "$REDIS_URL" --no-such-option
+	assert_equal "$(requests POST init/error 202)" 7
+	assert_equal "$(requests GET invocation/next '[0-9]+')" 0
+	[ -e "$EMU/queue/a.json" ]
+	assert_equal "$(redis_counters)" ''
+}
+
+@test "lambda: --lambda without AWS_LAMBDA_RUNTIME_API is a usage error (exit 2)" {
+	run -2 --separate-stderr env -u AWS_LAMBDA_RUNTIME_API "$KINCOUNT" --lambda -r "$REDIS_URL"
+	assert_output ''
+	[[ $stderr == *AWS_LAMBDA_RUNTIME_API* ]] || fail "stderr: $stderr"
+}

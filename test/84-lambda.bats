@@ -499,3 +499,138 @@ init_error_case() {
 	assert_output ''
 	[[ $stderr == *AWS_LAMBDA_RUNTIME_API* ]] || fail "stderr: $stderr"
 }
+
+# --- the emulator itself -----------------------------------------------------------------------
+
+# emu_http METHOD PATH [BODY [HEADER:VALUE...]]: one request to the emulator with python3's
+# http.client; prints the status, then the response headers in lowercase "name: value" lines,
+# a blank line and the body.  A body "@chunked:TEXT" is sent chunked.
+emu_http() {
+	timeout 10 python3 - "$AWS_LAMBDA_RUNTIME_API" "$@" <<-'EOF2'
+	import http.client, sys
+	addr, method, path = sys.argv[1], sys.argv[2], sys.argv[3]
+	body = sys.argv[4] if len(sys.argv) > 4 else None
+	host, port = addr.rsplit(":", 1)
+	c = http.client.HTTPConnection(host, int(port))
+	hdrs = dict(h.split(":", 1) for h in sys.argv[5:])
+	path = "/2018-06-01/runtime/" + path
+	if body is not None and body.startswith("@chunked:"):
+	    text = body[len("@chunked:"):].encode()
+	    c.request(method, path, body=iter([text[:3], text[3:]]), headers=hdrs,
+	              encode_chunked=True)
+	else:
+	    c.request(method, path, body=body, headers=hdrs)
+	r = c.getresponse()
+	print(r.status)
+	for k, v in r.getheaders():
+	    print("%s: %s" % (k.lower(), v))
+	print()
+	sys.stdout.write(r.read().decode())
+	EOF2
+}
+
+@test "emulator: serves in name order with the Lambda headers; stores answers; 400, 500" {
+	emu_start
+	printf '{"n":2}\n' > two
+	printf '{"n":1}\n' > one
+	emu_queue b two 1500
+	emu_queue a one '' req-a
+	local t0 r rid
+	t0=$(date +%s%3N)
+	r=$(emu_http GET invocation/next)
+	assert_equal "$(head -n 1 <<< "$r")" 200
+	assert_equal "$(tail -n 1 <<< "$r")" '{"n":1}'
+	grep -qx 'lambda-runtime-aws-request-id: req-a' <<< "$r"
+	grep -qx 'lambda-runtime-invoked-function-arn: arn:aws:lambda:.*' <<< "$r"
+	grep -qx 'lambda-runtime-trace-id: Root=1-.*' <<< "$r"
+	local dl
+	dl=$(sed -n 's/^lambda-runtime-deadline-ms: //p' <<< "$r")
+	[ "$dl" -ge $((t0 + 60000)) ] && [ "$dl" -le $((t0 + 70000)) ] || fail "deadline $dl, t0 $t0"
+	r=$(emu_http GET invocation/next)
+	assert_equal "$(tail -n 1 <<< "$r")" '{"n":2}'
+	rid=$(sed -n 's/^lambda-runtime-aws-request-id: //p' <<< "$r")
+	assert_equal "$rid" "$(emu_rid b)"
+	[[ $rid =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]]
+	assert_equal "$(cat "$EMU/ids")" "a req-a
+b $rid"
+	[ -e "$EMU/served/a.json" ] && [ -e "$EMU/served/a.id" ] && [ -e "$EMU/served/b.deadline" ]
+	assert_equal "$(ls -A "$EMU/queue")" ''
+	r=$(emu_http POST invocation/req-a/response '{"ok":1}' 'X-Test: yes')
+	assert_equal "$(head -n 1 <<< "$r")" 202
+	assert_equal "$(cat "$EMU/out/req-a.response")" '{"ok":1}'
+	grep -qx 'X-Test: yes' "$EMU/out/req-a.headers"
+	local ms
+	ms=$(cat "$EMU/out/req-a.ms_before_deadline")
+	[ "$ms" -gt 50000 ] && [ "$ms" -le 60000 ] || fail "ms before deadline: $ms"
+	# Answered already, or never served: 400, nothing stored.
+	assert_equal "$(emu_http POST invocation/req-a/response again | head -n 1)" 400
+	assert_equal "$(emu_http POST invocation/nosuch/error '{}' | head -n 1)" 400
+	assert_equal "$(cat "$EMU/out/req-a.response")" '{"ok":1}'
+	[ ! -e "$EMU/out/nosuch.error" ]
+	r=$(emu_http POST "invocation/$rid/error" '@chunked:{"errorMessage":"m"}' \
+		'Lambda-Runtime-Function-Error-Type: T.x')
+	assert_equal "$(head -n 1 <<< "$r")" 202
+	assert_equal "$(cat "$EMU/out/$rid.error")" '{"errorMessage":"m"}'
+	grep -qx 'Lambda-Runtime-Function-Error-Type: T.x' "$EMU/out/$rid.headers"
+	assert_equal "$(emu_http POST init/error '{"e":1}' | head -n 1)" 202
+	assert_equal "$(cat "$EMU/init-error")" '{"e":1}'
+	touch "$EMU/stop"
+	assert_equal "$(emu_http GET invocation/next | head -n 1)" 500
+	assert_equal "$(emu_http GET invocation/nope | head -n 1)" 404
+	assert_equal "$(cut -d' ' -f2- "$EMU/log")" \
+"GET /2018-06-01/runtime/invocation/next 200
+GET /2018-06-01/runtime/invocation/next 200
+POST /2018-06-01/runtime/invocation/req-a/response 202
+POST /2018-06-01/runtime/invocation/req-a/response 400
+POST /2018-06-01/runtime/invocation/nosuch/error 400
+POST /2018-06-01/runtime/invocation/$rid/error 202
+POST /2018-06-01/runtime/init/error 202
+GET /2018-06-01/runtime/invocation/next 500
+GET /2018-06-01/runtime/invocation/nope 404"
+	# The first column is time.monotonic_ns(), in order.
+	cut -d' ' -f1 "$EMU/log" | sort -n -c
+}
+
+@test "emulator: next blocks until an event comes; a client that hangs up leaves it queued" {
+	emu_start
+	emu_http GET invocation/next > first &
+	local cpid=$!
+	printf '{"late":1}\n' > late
+	# Not answered while the queue is empty.
+	! wait_until 1 test -s first
+	emu_queue z late
+	wait "$cpid"
+	assert_equal "$(tail -n 1 first)" '{"late":1}'
+	# A client that gives up: the event queued after it is still there for the next one.
+	run -124 timeout 0.5 python3 -c '
+import socket, sys
+h, p = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((h, int(p)))
+s.sendall(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n")
+s.recv(1)' "$AWS_LAMBDA_RUNTIME_API"
+	wait_for 10 grep -q ' 499$' "$EMU/log"
+	emu_queue y late
+	assert_equal "$(emu_http GET invocation/next | tail -n 1)" '{"late":1}'
+	assert_equal "$(cut -d' ' -f1 "$EMU/ids")" "z
+y"
+}
+
+@test "emulator: --status-next and --quit-after" {
+	emu_start --status-next 403
+	printf '{}\n' > e
+	emu_queue a e
+	assert_equal "$(emu_http GET invocation/next | head -n 1)" 403
+	[ -e "$EMU/queue/a.json" ]
+	emu_stop
+	# Event a, left queued above, is served first.
+	emu_start --quit-after 1
+	local pid=$EMU_PID
+	emu_queue b e
+	assert_equal "$(emu_http GET invocation/next | head -n 1)" 200
+	assert_equal "$(emu_http POST "invocation/$(emu_rid a)/response" '{}' | head -n 1)" 202
+	wait "$pid"
+	EMU_PID=
+	[ ! -e "$EMU/addr" ]
+	run -1 --separate-stderr emu_http GET invocation/next
+	assert_equal "$(cat "$EMU/out/$(emu_rid a).response")" '{}'
+}

@@ -156,6 +156,25 @@ check_log_lines() {
 	check_log_lines
 }
 
+@test "lambda: an event near Lambda's 6 MB limit (10000 records) is counted exactly" {
+	gen_lambda 1 10000 > big
+	local size
+	size=$(wc -c < big)
+	[ "$size" -gt 5000000 ] && [ "$size" -lt 6000000 ] || fail "event of $size bytes"
+	gen_lambda 1 3 10000 > small
+	emu_start
+	lambda_bg --checkpoint
+	emu_queue a big
+	emu_queue b small
+	ok_answer a
+	ok_answer b
+	expect_counts big small > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(checkpoint)" "$(last_seq small)"
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+}
+
 @test "lambda: --stats=json prints one JSON object per invocation with its own numbers" {
 	gen_lambda 3 5 > ev
 	gen_lambda 1 4 40 | jq -c '.Records[1].kinesis.data = "@@@@"' >> ev

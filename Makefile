@@ -7,8 +7,8 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 
-PKGS     = yajl jansson hiredis zlib libmd
-BUILD_DEBS = build-essential pkg-config libyajl-dev libjansson-dev libhiredis-dev zlib1g-dev libmd-dev
+PKGS     = yajl jansson hiredis zlib libmd libcurl
+BUILD_DEBS = build-essential pkg-config libyajl-dev libjansson-dev libhiredis-dev zlib1g-dev libmd-dev libcurl4-openssl-dev
 TEST_DEBS  = bats bats-support bats-assert redis-server redis-tools jq mandoc bsdutils python3 gzip \
 	     clang-14 libclang-rt-14-dev
 
@@ -20,7 +20,7 @@ KC_CFLAGS += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omi
 KC_LDFLAGS = -fsanitize=address,undefined
 endif
 
-SRCS = kincount.c decode.c keys.c sink.c match.c input.c redis.c util.c kpl.c gunzip.c
+SRCS = kincount.c run.c lambda.c decode.c keys.c sink.c match.c input.c redis.c util.c kpl.c gunzip.c
 OBJS = $(SRCS:.c=.o)
 HDRS = $(wildcard *.h)
 

@@ -1,35 +1,27 @@
-/* kincount: Kinesis records in, counter keys out.  This file reads the options, wires the
- * decoder (decode.c) to the templates (keys.c) and the output (sink.c), and runs the read
- * loop.  It alone prints diagnostics, writes dead letters, keeps the statistics and decides
- * the exit status: the worst problem seen wins. */
+/* kincount: Kinesis records in, counter keys out.  This file reads the options into a
+ * struct run_opts and the compiled templates, then runs: over files (or stdin), or as an AWS
+ * Lambda custom runtime, one event per invocation (lambda.c talks to the Runtime API, run.c
+ * does the rest).  Usage errors are found here, before any input is read. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "decode.h"
-#include "input.h"
 #include "keys.h"
+#include "lambda.h"
 #include "match.h"
 #include "redis.h"
-#include "sink.h"
+#include "run.h"
 #include "util.h"
 
 #define KC_VERSION	"0.1.0"
-#define MSG_LIMIT	10		/* messages per reason before they are only counted */
-#define SEQ_MAX_DIGITS	129		/* Kinesis sequence numbers: "^\d{1,129}$" (the
-					 * API's pattern for SequenceNumber) */
 /* The largest --ttl: EXPIRE refuses seconds whose milliseconds, added to the clock, pass
  * 2^63 - 1 (about 9.22e15 s now), and the batch script's numbers are doubles, exact to
  * 2^53 (about 9.007e15). */
@@ -47,990 +39,45 @@
 #define STR(x)			STR_(x)
 #define STR_(x)			#x
 
-enum kc_status { KC_OK, KC_REJECTED, KC_USAGE, KC_SINK, KC_IO };
-
-enum stats_form { STATS_NONE, STATS_TEXT, STATS_JSON };
-
-struct run {
-	/* options */
-	int			 quiet;
-	int			 stats;
-	int			 progress;	/* -1 auto, 0 off, 1 on */
-	long long		 max_errors;
-	int			 flush_ms;
-	int			 decode_only;
-	const char		*dead_letter;
-	const char		*dl_redis;	/* --dead-letter redis:KEY */
-	long long		 batch;		/* --batch */
-	int			 checkpoint;
-	const char		*show_ckpt;	/* --show-checkpoint STREAM/SHARD */
-
-	struct redis		*redis;
-	int			 dl_dirty;	/* dead letters written since the last fsync */
-	int			 dl_failed;	/* one was lost: no batch may be applied now */
-	int			 dl_torn_seen;	/* a line cut short was found in the file */
-	unsigned long long	 batch_records;	/* records in the open Redis batch */
-
-	/* --flush-ms: output committed but not yet written or applied (or a Redis batch
-	 * sent but not yet acknowledged) is due at due_ms on the monotonic clock. */
-	int			 pending;
-	int			 overdue;	/* due while a document was open (Redis) */
-	int			 doc_open;	/* a record of the document has begun */
-	int64_t			 due_ms;	/* 0: no deadline yet */
-
-	struct matcher		*pm;
-	struct tmpl_set		*tmpl;
-	struct decoder		*dec;
-	struct sink		*sink;
-	int			 dl_fd;		/* --dead-letter FILE, or -1 */
-	int			 dl_rfd;	/* the same file read-only, to see its tail, or -1 */
-	int			 dl_regular;
-	struct buf		 dl_line;
-
-	const char		*name;		/* current input, as shown (escaped) */
-	struct buf		 shown;
-	int			 status;
-	int			 stopping;	/* stop reading: --strict, --max-errors, I/O */
-	int			 quiet_exit;	/* the reader of stdout went away */
-	int			 sink_dead;	/* the output failed: write nothing more */
-
-	/* the record being read */
-	int			 in_record;
-	int			 skip_record;	/* applied before (--checkpoint) */
-	int			 skip_kinesis;	/* the same, for the parts of the record */
-	/* The Kinesis record being read, all its parts: where its keys start, the document's
-	 * counts before it, and whether it moves the checkpoint once read whole. */
-	struct sink_mark	 kin_mark;
-	unsigned long long	 kin_events, kin_keys, kin_filtered;
-	int			 kin_pending;
-	long long		 recno;
-	struct sink_mark	 rec_mark;
-	unsigned long long	 rec_events, rec_keys, rec_filtered;
-	/* the document being read (rolled back when it breaks) */
-	unsigned long long	 doc_events, doc_keys, doc_filtered;
-	unsigned long long	 doc_records;
-	/* Rejections inside the open document wait for its end (see hold): held.len and
-	 * nheld when the open record began, to drop what a rejected record held. */
-	struct buf		 held;
-	unsigned long long	 nheld;
-	size_t			 rec_held;
-	unsigned long long	 rec_nheld;
-
-	/* statistics */
-	unsigned long long	 records, events, keys, rejected, filtered, duplicates;
-	unsigned long long	 per_reason[R_NREASONS];
-	int			 reason_order[R_NREASONS];
-	int			 nreasons;
-
-	/* progress meter */
-	uint64_t		 total_bytes, done_bytes;
-	struct timespec		 start, last_draw;
-	int			 drawn;
-
-	struct buf		 line;		/* diagnostics are built here */
-	struct buf		 field;		/* STREAM/SHARD of the record being read */
-};
-
-static volatile sig_atomic_t got_signal;
-
-static void	usage(void) __attribute__((noreturn));
-
-static void
-on_signal(int sig)
-{
-	got_signal = sig;
-}
-
-static void
-worst(struct run *r, int status)
-{
-	if (status > r->status)
-		r->status = status;
-}
-
-static void
-warnx_(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("kincount: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static double
-elapsed(const struct run *r)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - r->start.tv_sec) +
-	    (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
-}
-
-/* Escape a name given by the user for a message: no raw control bytes on the terminal. */
-static const char *
-shown(struct buf *b, const char *name)
-{
-	b->len = 0;
-	if (buf_add_escaped(b, name, strlen(name)) == -1 || buf_addc(b, '\0') == -1)
-		return "?";
-	return b->p;
-}
-
-/* ---- progress ------------------------------------------------------------------------- */
-
-static void
-progress_erase(struct run *r)
-{
-	if (r->drawn) {
-		fputs("\r\033[K", stderr);
-		fflush(stderr);
-		r->drawn = 0;
-	}
-}
-
-static void
-progress_draw(struct run *r, uint64_t current)
-{
-	struct timespec now;
-	double secs, pct, rate, eta;
-	uint64_t done = r->done_bytes + current;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (r->drawn && (now.tv_sec - r->last_draw.tv_sec) * 1000 +
-	    (now.tv_nsec - r->last_draw.tv_nsec) / 1000000 < 250)
-		return;
-	r->last_draw = now;
-	secs = elapsed(r);
-	pct = r->total_bytes ? 100.0 * (double)done / (double)r->total_bytes : 0;
-	if (pct > 100)
-		pct = 100;
-	rate = secs > 0 ? (double)r->records / secs : 0;
-	eta = done > 0 && r->total_bytes > done ?
-	    secs * (double)(r->total_bytes - done) / (double)done : 0;
-	fprintf(stderr, "\rkincount: %.0f%% %llu records %.0f records/s ETA %d:%02d\033[K",
-	    pct, r->records, rate, (int)eta / 60, (int)eta % 60);
-	fflush(stderr);
-	r->drawn = 1;
-}
-
-/* ---- rejections ------------------------------------------------------------------------- */
-
-/* A dead letter could not be written (or synced): say so and stop.  No Redis batch is
- * applied from now on, so no checkpoint moves past a record whose dead letter was lost. */
-static void
-dead_letter_lost(struct run *r, int e)
-{
-	progress_erase(r);
-	warnx_("%s: %s", shown(&r->line, r->dead_letter), strerror(e));
-	worst(r, KC_IO);
-	r->dl_failed = 1;
-	r->stopping = 1;
-	decode_stop(r->dec);
-}
-
-/* Write n bytes to the dead-letter file, all of them or none: on a regular file, under an
- * exclusive flock(2), so that the lines of runs writing at the same time never mix even when
- * the kernel takes a line in several writes, and what a full disk took of a line is cut off
- * again.  A file whose last byte is not a newline (a line cut short by a crash or by another
- * program) is left as it is and reported, and the line starts on a new line: p[-1] must be
- * a newline that can be written first.  Returns 0, or -1 with errno set. */
-static int
-dead_letter_write(struct run *r, const char *p, size_t n)
-{
-	struct stat st;
-	off_t start = 0;
-	size_t done = 0;
-	ssize_t w;
-	char last;
-	int e, torn = 0;
-
-	if (r->dl_regular) {
-		while (flock(r->dl_fd, LOCK_EX) == -1)
-			if (errno != EINTR)
-				return -1;
-		if (fstat(r->dl_fd, &st) == -1)
-			goto fail;
-		start = st.st_size;
-		if (start > 0 && r->dl_rfd >= 0 && pread(r->dl_rfd, &last, 1, start - 1) == 1 &&
-		    last != '\n') {
-			torn = 1;
-			p--;
-			n++;
-		}
-	}
-	while (done < n) {
-		if ((w = write(r->dl_fd, p + done, n - done)) == -1) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		if (w == 0) {
-			errno = ENOSPC;
-			goto fail;
-		}
-		done += (size_t)w;
-	}
-	if (r->dl_regular)
-		flock(r->dl_fd, LOCK_UN);
-	if (torn && !r->dl_torn_seen) {
-		r->dl_torn_seen = 1;
-		progress_erase(r);
-		warnx_("%s: the last line was cut short (no newline at the end); "
-		    "new lines start after it", shown(&r->line, r->dead_letter));
-	}
-	return 0;
-fail:
-	e = errno;
-	if (r->dl_regular) {
-		/* Under the lock the end of the file is where this write began. */
-		if (done > 0 && ftruncate(r->dl_fd, start) == -1)
-			warnx_("%s: a line cut short is left at the end: %s",
-			    shown(&r->line, r->dead_letter), strerror(errno));
-		flock(r->dl_fd, LOCK_UN);
-	}
-	errno = e;
-	return -1;
-}
-
-/* Write one dead-letter line (o is stolen): to the file at once, or into the Redis
- * batch. */
-static void
-dead_letter_put(struct run *r, json_t *o)
-{
-	struct buf *b = &r->dl_line;
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	int ok, e = ENOMEM;
-
-	if (r->dl_failed) {
-		/* The run stops: what comes is not applied, and a rerun writes it. */
-		free(s);
-		json_decref(o);
-		return;
-	}
-	if (s == NULL)
-		ok = 0;
-	else if (r->dl_redis != NULL)
-		ok = sink_dead_letter(r->sink, s, strlen(s)) == 0;
-	else {
-		b->len = 0;
-		ok = buf_addc(b, '\n') == 0 && buf_add(b, s, strlen(s)) == 0 &&
-		    buf_addc(b, '\n') == 0;
-		if (ok && dead_letter_write(r, b->p + 1, b->len - 1) == -1) {
-			e = errno;
-			ok = 0;
-		}
-	}
-	free(s);
-	json_decref(o);
-	r->dl_dirty = 1;
-	r->pending = 1;
-	if (!ok)
-		dead_letter_lost(r, e);
-}
-
-static void
-dead_letter(struct run *r, const char *msg, long line, long long recno,
-    const struct recmeta *m, struct text data)
-{
-	json_t *o;
-	char src[64];
-	struct buf b = { 0 };
-
-	if (r->dl_fd == -1 && r->dl_redis == NULL)
-		return;
-	o = json_object();
-	json_object_set_new(o, "reason", json_stringn_nocheck(msg, strlen(msg)));
-	buf_add(&b, r->name, strlen(r->name));
-	snprintf(src, sizeof(src), ":%ld", line);
-	buf_add(&b, src, strlen(src));
-	json_object_set_new(o, "source", json_stringn_nocheck(b.p, b.len));
-	json_object_set_new(o, "record", recno > 0 ? json_integer(recno) : json_null());
-	json_object_set_new(o, "sequence_number", m != NULL && m->seq.n > 0 ?
-	    json_stringn(m->seq.p, m->seq.n) : json_null());
-	json_object_set_new(o, "partition_key", m != NULL && m->pk.n > 0 ?
-	    json_stringn(m->pk.p, m->pk.n) : json_null());
-	/* A user record of a KPL aggregate, a log event of a CloudWatch Logs message. */
-	if (m != NULL && m->subseq.n > 0)
-		json_object_set_new(o, "sub_sequence_number", json_stringn(m->subseq.p,
-		    m->subseq.n));
-	if (m != NULL && m->log_event_id.n > 0)
-		json_object_set_new(o, "log_event_id", json_stringn(m->log_event_id.p,
-		    m->log_event_id.n));
-	if (utf8_valid(data.p, data.n)) {
-		json_object_set_new(o, "data", json_stringn(data.p, data.n));
-	} else {
-		b.len = 0;
-		buf_add_base64(&b, data.p, data.n);
-		json_object_set_new(o, "data_base64", json_stringn(b.p, b.len));
-	}
-	dead_letter_put(r, o);
-	buf_free(&b);
-}
-
-/* Count a rejected item; 1 when its message is to be printed. */
-static int
-count_rejected(struct run *r, enum kc_reason why)
-{
-	r->rejected++;
-	if (r->per_reason[why]++ == 0)
-		r->reason_order[r->nreasons++] = why;
-	worst(r, KC_REJECTED);
-	return !r->quiet && r->per_reason[why] <= MSG_LIMIT;
-}
-
-static void
-stop_after_errors(struct run *r)
-{
-	if (r->max_errors > 0 && (long long)(r->rejected + r->nheld) >= r->max_errors) {
-		r->stopping = 1;
-		decode_stop(r->dec);
-	}
-}
-
-/* Report one rejected item: stderr and the dead letters.  recno is 0 for a whole
- * document. */
-static void
-report(struct run *r, enum kc_reason why, const char *msg, long line, long long recno,
-    const struct recmeta *m, struct text data)
-{
-	char num[64];
-
-	if (count_rejected(r, why)) {
-		r->line.len = 0;
-		buf_add(&r->line, "kincount: ", 10);
-		buf_add(&r->line, r->name, strlen(r->name));
-		snprintf(num, sizeof(num), ":%ld: ", line);
-		buf_add(&r->line, num, strlen(num));
-		if (recno > 0) {
-			snprintf(num, sizeof(num), "record %lld", recno);
-			buf_add(&r->line, num, strlen(num));
-			if (m != NULL && m->seq.n > 0) {
-				buf_add(&r->line, " (seq ", 6);
-				buf_add_escaped(&r->line, m->seq.p, m->seq.n);
-				buf_addc(&r->line, ')');
-			}
-			buf_add(&r->line, ": ", 2);
-		}
-		buf_add_escaped(&r->line, msg, strlen(msg));
-		buf_addc(&r->line, '\n');
-		progress_erase(r);
-		fwrite(r->line.p, 1, r->line.len, stderr);
-	}
-	dead_letter(r, msg, line, recno, m, data);
-}
-
-/* A rejection (reject) is held until its document ends.  A document that turns out broken is one
- * rejection, and nothing read from inside it is reported: when a document cut short has
- * swallowed the start of the next one, what that looked like (a record with no data, say)
- * is no rejection, and the next document is read again (decode.c).  A record rejected
- * whole drops what its events held, so one item is one dead letter.  Held: the reason,
- * line, record number, then the message, sequence number, partition key and data, each
- * with its length. */
-enum { H_MSG, H_SEQ, H_SUBSEQ, H_PK, H_LOGID, H_DATA, H_N };
-
-struct held {
-	enum kc_reason	 why;
-	long		 line;
-	long long	 recno;
-	size_t		 n[H_N];		/* the lengths of the texts that follow */
-};
-
-static void
-reject(struct run *r, enum kc_reason why, const char *msg, long long recno,
-    const struct recmeta *m, struct text data)
-{
-	static const struct recmeta none;
-	const struct recmeta *mm = m ? m : &none;
-	struct text t[H_N] = { { msg, strlen(msg) }, mm->seq, mm->subseq, mm->pk,
-	    mm->log_event_id, data };
-	struct held h = { why, decode_line(r->dec), recno, { 0 } };
-	size_t len = r->held.len;
-	int i;
-
-	for (i = 0; i < H_N; i++)
-		h.n[i] = t[i].n;
-	if (buf_add(&r->held, &h, sizeof(h)) == -1)
-		i = 0;
-	else
-		for (i = 0; i < H_N; i++)
-			if (buf_add(&r->held, t[i].p, t[i].n) == -1)
-				break;
-	if (i < H_N) {
-		/* No room to wait: report it now. */
-		r->held.len = len;
-		report(r, why, msg, h.line, recno, m, data);
-		stop_after_errors(r);
-		return;
-	}
-	r->nheld++;
-	stop_after_errors(r);
-}
-
-/* Report what the document held, in order. */
-static void
-held_report(struct run *r)
-{
-	size_t off = 0;
-	struct buf msg = { 0 };
-
-	while (off < r->held.len) {
-		struct held h;
-		struct recmeta m;
-		const char *p;
-
-		struct text t[H_N];
-
-		memcpy(&h, r->held.p + off, sizeof(h));
-		p = r->held.p + off + sizeof(h);
-		for (int i = 0; i < H_N; i++) {
-			t[i] = (struct text){ p, h.n[i] };
-			p += h.n[i];
-		}
-		memset(&m, 0, sizeof(m));
-		m.seq = t[H_SEQ];
-		m.subseq = t[H_SUBSEQ];
-		m.pk = t[H_PK];
-		m.log_event_id = t[H_LOGID];
-		msg.len = 0;
-		buf_add(&msg, t[H_MSG].p, t[H_MSG].n);
-		buf_addc(&msg, '\0');
-		report(r, h.why, msg.p ? msg.p : "", h.line, h.recno, &m, t[H_DATA]);
-		off = (size_t)(p - r->held.p);
-	}
-	buf_free(&msg);
-	r->held.len = 0;
-	r->nheld = 0;
-}
-
-/* A key Redis refused: its count goes to the dead letters. */
-static void
-on_refused(void *arg, const char *key, size_t len, long long count, const char *why)
-{
-	struct run *r = arg;
-	struct buf b = { 0 };
-	json_t *o;
-
-	if (count_rejected(r, R_REFUSED)) {
-		buf_add_escaped(&b, key, len);
-		buf_addc(&b, '\0');
-		progress_erase(r);
-		warnx_("redis: key '%s' refused (count %lld): %s", b.p, count, why);
-		buf_free(&b);
-	}
-	if (r->dl_fd != -1 || r->dl_redis != NULL) {
-		b.len = 0;
-		buf_add(&b, "refused by Redis: ", 18);
-		buf_add(&b, why, strlen(why));
-		o = json_object();
-		json_object_set_new(o, "reason", json_stringn(b.p, b.len));
-		json_object_set_new(o, "source", json_string("redis"));
-		json_object_set_new(o, "key", utf8_valid(key, len) ?
-		    json_stringn(key, len) : json_null());
-		json_object_set_new(o, "count", json_integer(count));
-		dead_letter_put(r, o);
-	}
-	buf_free(&b);
-}
-
-/* ---- decoder callbacks -------------------------------------------------------------------- */
-
-/* Redis could not take a batch (or the connection before the first one). */
-static void
-redis_failed(struct run *r, const char *why)
-{
-	unsigned long long n = redis_batches(r->redis);
-	int retries = redis_retries(r->redis);
-
-	if (redis_auth_failed(r->redis))
-		warnx_("redis: authentication failed: %s", why);
-	else if (r->show_ckpt != NULL)
-		warnx_("redis: cannot read the checkpoint of %s%s%s: %s",
-		    shown(&r->line, r->show_ckpt), strstr(why, redis_address(r->redis)) ? "" :
-		    " from ", strstr(why, redis_address(r->redis)) ? "" :
-		    redis_address(r->redis), why);
-	else if (retries > 0 || redis_gave_up(r->redis))
-		warnx_("redis: batch %llu not applied after %d %s: %s (%llu %s applied)", n + 1,
-		    retries, retries == 1 ? "retry" : "retries", why, n,
-		    n == 1 ? "batch" : "batches");
-	else
-		warnx_("redis: batch %llu not applied: %s (%llu %s applied)", n + 1, why, n,
-		    n == 1 ? "batch" : "batches");
-	worst(r, KC_SINK);
-}
-
-static void
-sink_failed(struct run *r)
-{
-	int e = sink_errno(r->sink);
-
-	r->stopping = 1;
-	decode_stop(r->dec);
-	if (e == EPIPE) {
-		r->quiet_exit = 1;
-		return;
-	}
-	progress_erase(r);
-	r->sink_dead = 1;
-	if (r->redis != NULL && e == 0) {
-		redis_failed(r, sink_error(r->sink));
-		return;
-	}
-	warnx_("stdout: %s", strerror(e));
-	worst(r, KC_IO);
-}
-
-/* A dead letter of the open batch was lost: the batch is never applied.  The batch sent
- * before it (whose dead letters are safe) is waited for, then nothing more is sent. */
-static void
-refuse_batch(struct run *r)
-{
-	unsigned long long n;
-
-	if (r->sink_dead)
-		return;
-	r->sink_dead = 1;
-	if (sink_drain(r->sink) == -1) {
-		sink_failed(r);
-		return;
-	}
-	n = redis_batches(r->redis);
-	progress_erase(r);
-	warnx_("redis: batch %llu not applied: its dead letters were not written "
-	    "(%llu %s applied)", n + 1, n, n == 1 ? "batch" : "batches");
-	worst(r, KC_IO);
-}
-
-/* Apply the Redis batch, after making this batch's dead letters durable.  With wait, until
- * it is applied; else it is sent, and the next batch is read while Redis works (and is
- * waited for when --flush-ms comes, so a failure is retried without more input). */
-static void
-apply_batch(struct run *r, int wait)
-{
-	if (r->dl_fd != -1 && r->dl_dirty && !r->dl_failed && r->dl_regular &&
-	    fsync(r->dl_fd) == -1)
-		dead_letter_lost(r, errno);
-	if (r->dl_failed) {
-		refuse_batch(r);
-		return;
-	}
-	r->dl_dirty = 0;
-	r->pending = !wait;
-	r->overdue = 0;
-	r->due_ms = 0;
-	if (sink_flush(r->sink, wait) == -1)
-		sink_failed(r);
-	r->batch_records = 0;
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/* Write out (or apply) everything committed, now. */
-static void
-flush_now(struct run *r)
-{
-	r->pending = r->overdue = 0;
-	r->due_ms = 0;
-	if (r->sink_dead)
-		return;
-	if (r->redis != NULL)
-		apply_batch(r, 1);
-	else if (sink_flush(r->sink, 1) == -1)
-		sink_failed(r);
-}
-
-/* --flush-ms on a live input: the oldest output not yet written or applied waits at most
- * that long, however often input comes.  Flushes when the time has come; returns how long
- * a read may wait (-1: as long as it takes).  A Redis batch never splits a document, so a
- * batch that is due while a document is open is applied at the document's end. */
-static int
-flush_due(struct run *r)
-{
-	int64_t now;
-
-	if (!r->pending || r->overdue || r->sink_dead)
-		return -1;
-	now = now_ms();
-	if (r->due_ms == 0)
-		r->due_ms = now + r->flush_ms;
-	if (now < r->due_ms)
-		return (int)(r->due_ms - now);
-	if (r->redis != NULL && r->doc_open) {
-		r->overdue = 1;
-		return -1;
-	}
-	flush_now(r);
-	/* Dead letters of keys the server refused wait for the next batch. */
-	return r->pending ? flush_due(r) : -1;
-}
-
-static int
-valid_seq(struct text s)
-{
-	if (s.n == 0 || s.n > SEQ_MAX_DIGITS || (s.p[0] == '0' && s.n > 1))
-		return 0;
-	for (size_t i = 0; i < s.n; i++)
-		if (s.p[i] < '0' || s.p[i] > '9')
-			return 0;
-	return 1;
-}
-
-/* --checkpoint: is this record new?  Rejects it (and returns 0) when it cannot be told. */
-static int
-checkpoint_new(struct run *r, const struct recmeta *m)
-{
-	struct buf *field = &r->field;
-	int rc;
-
-	/* The field is STREAM/SHARD: a '/' in either would make two shards share it. */
-	if ((m->stream.n > 0 && memchr(m->stream.p, '/', m->stream.n) != NULL) ||
-	    (m->shard.n > 0 && memchr(m->shard.p, '/', m->shard.n) != NULL)) {
-		r->skip_record = 1;
-		reject(r, R_SEQ, m->stream.n > 0 && memchr(m->stream.p, '/', m->stream.n) ?
-		    "stream name has a '/' (--checkpoint)" : "shard id has a '/' (--checkpoint)",
-		    r->recno, m, decode_record_data(r->dec));
-		return 0;
-	}
-	if (!valid_seq(m->seq) || m->shard.n == 0) {
-		r->skip_record = 1;
-		reject(r, R_SEQ, m->shard.n == 0 && m->seq.n > 0 ?
-		    "record has no shard id (use --shard)" : "bad sequence number", r->recno, m,
-		    decode_record_data(r->dec));
-		return 0;
-	}
-	field->len = 0;
-	if (buf_add(field, m->stream.p, m->stream.n) == -1 || buf_addc(field, '/') == -1 ||
-	    buf_add(field, m->shard.p, m->shard.n) == -1)
-		rc = -1;
-	else
-		rc = sink_checkpoint(r->sink, (struct text){ field->p, field->len }, m->seq);
-	if (rc == -1) {
-		sink_failed(r);
-		r->skip_record = 1;
-		return 0;
-	}
-	if (rc == 1) {
-		r->duplicates++;
-		r->skip_record = 1;
-		return 0;
-	}
-	return 1;
-}
-
-/* The Kinesis record before is read whole: it moves its checkpoint (with the batch). */
-static void
-kin_finish(struct run *r)
-{
-	if (!r->kin_pending)
-		return;
-	r->kin_pending = 0;
-	if (sink_checkpoint_move(r->sink) == -1)
-		sink_failed(r);
-}
-
-static void
-on_record_begin(void *arg, const struct recmeta *m)
-{
-	struct run *r = arg;
-
-	r->rec_held = r->held.len;
-	r->rec_nheld = r->nheld;
-	r->in_record = 1;
-	r->doc_open = 1;
-	r->rec_mark = sink_mark(r->sink);
-	r->rec_events = r->rec_keys = r->rec_filtered = 0;
-	/* The user records of a KPL aggregate and the log events of a CloudWatch Logs
-	 * message are parts of one Kinesis record: one record number, one checkpoint
-	 * decision for them all, so an aggregate is never split. */
-	if (m->part > 0) {
-		r->skip_record = r->skip_kinesis;
-		return;
-	}
-	kin_finish(r);
-	r->kin_mark = r->rec_mark;
-	r->kin_events = r->doc_events;
-	r->kin_keys = r->doc_keys;
-	r->kin_filtered = r->doc_filtered;
-	r->records++;
-	r->doc_records++;
-	r->batch_records++;
-	r->recno = (long long)r->records;
-	r->skip_record = 0;
-	if (r->checkpoint)
-		r->kin_pending = checkpoint_new(r, m);
-	r->skip_kinesis = r->skip_record;
-}
-
-static void
-on_event(void *arg, const struct event *ev)
-{
-	struct run *r = arg;
-	enum kc_reason why;
-	const char *msg, *k;
-	size_t i, n, len;
-
-	if (r->stopping || r->skip_record)
-		return;
-	r->rec_events++;
-	switch (tmpl_match(r->tmpl, ev, &why, &msg)) {
-	case -1:
-		reject(r, why, msg, r->recno, ev->meta, ev->raw);
-		return;
-	case 0:
-		r->rec_filtered++;
-		return;
-	}
-	if (r->decode_only) {
-		if (sink_add(r->sink, ev->raw.p, ev->raw.n) == -1)
-			sink_failed(r);
-		return;
-	}
-	if (tmpl_expand(r->tmpl, ev, &why, &msg) == -1) {
-		reject(r, why, msg, r->recno, ev->meta, ev->raw);
-		return;
-	}
-	n = tmpl_nkeys(r->tmpl);
-	for (i = 0; i < n; i++) {
-		k = tmpl_key(r->tmpl, i, &len);
-		if (sink_add(r->sink, k, len) == -1) {
-			sink_failed(r);
-			return;
-		}
-	}
-	r->rec_keys += n;
-}
-
-static void
-on_record_end(void *arg, const struct recmeta *m, const struct reject *rj)
-{
-	struct run *r = arg;
-
-	r->in_record = 0;
-	if (r->skip_record)
-		return;
-	if (rj != NULL) {
-		sink_rollback(r->sink, r->rec_mark);
-		r->held.len = r->rec_held;
-		r->nheld = r->rec_nheld;
-		reject(r, rj->reason, rj->msg, r->recno, m, rj->data);
-		return;
-	}
-	r->doc_events += r->rec_events;
-	r->doc_keys += r->rec_keys;
-	r->doc_filtered += r->rec_filtered;
-}
-
-static void
-on_doc_end(void *arg, const struct reject *rj, int envelope)
-{
-	struct run *r = arg;
-
-	r->doc_open = 0;
-	if (rj != NULL) {
-		/* Nothing of a broken document counts, nor is anything inside it reported:
-		 * its records were never read whole. */
-		r->kin_pending = 0;
-		sink_abort(r->sink);
-		r->records -= r->doc_records;
-		r->doc_events = r->doc_keys = r->doc_filtered = r->doc_records = 0;
-		r->held.len = 0;
-		r->nheld = 0;
-		report(r, rj->reason, rj->msg, decode_line(r->dec), 0, NULL, rj->data);
-		stop_after_errors(r);
-		return;
-	}
-	kin_finish(r);
-	held_report(r);
-	r->doc_records = 0;
-	r->events += r->doc_events;
-	r->keys += r->doc_keys;
-	r->filtered += r->doc_filtered;
-	r->doc_events = r->doc_keys = r->doc_filtered = 0;
-	if (sink_commit(r->sink) == -1) {
-		sink_failed(r);
-		return;
-	}
-	r->pending = 1;
-	if (r->redis != NULL && (envelope || (long long)r->batch_records >= r->batch))
-		apply_batch(r, 0);
-	else if (r->overdue)
-		flush_now(r);
-}
-
-/* ---- the read loop ------------------------------------------------------------------------ */
-
-/* The decoder ran out of memory: the run stops (what was read whole is still output). */
-static void
-out_of_memory(struct run *r)
-{
-	progress_erase(r);
-	warnx_("%s: %s", r->name, strerror(ENOMEM));
-	worst(r, KC_IO);
-	r->stopping = 1;
-}
-
-static void
-read_input(struct run *r, const char *path)
-{
-	struct input *in;
-	struct kc_err err;
-	char *space;
-	size_t avail;
-	ssize_t n;
-	int live, timeout;
-
-	r->name = strcmp(path, "-") == 0 ? "<stdin>" : shown(&r->shown, path);
-	if ((in = input_open(path, &err)) == NULL) {
-		progress_erase(r);
-		warnx_("%s: %s", r->name, err.msg);
-		worst(r, KC_IO);
-		return;
-	}
-	/* A regular file never waits for more input, so it is read whole at once. */
-	live = !input_regular(in);
-	decode_begin(r->dec, r->name);
-	for (;;) {
-		timeout = live ? flush_due(r) : -1;
-		if (got_signal || r->stopping)
-			break;
-		if ((space = decode_space(r->dec, &avail)) == NULL) {
-			out_of_memory(r);
-			break;
-		}
-		n = input_read(in, space, avail, timeout);
-		if (n == INPUT_IDLE)
-			continue;	/* flush_due flushes what is due */
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			progress_erase(r);
-			warnx_("%s: %s", r->name, errno == EILSEQ ? "broken gzip data" :
-			    strerror(errno));
-			worst(r, KC_IO);
-			break;
-		}
-		if (n == 0) {
-			if (decode_end(r->dec) == -1)
-				out_of_memory(r);
-			break;
-		}
-		if (decode_feed(r->dec, (size_t)n) == -1) {
-			out_of_memory(r);
-			break;
-		}
-		if (r->progress == 1)
-			progress_draw(r, input_consumed(in));
-	}
-	r->done_bytes += input_consumed(in);
-	input_close(in);
-	/* A document cut short by the end of this input, a signal or a stop is not applied,
-	 * except for its records that were read whole when the run stops: a record stopped
-	 * in (one of the user records of an aggregate, say) is rolled back whole, and does not
-	 * move its checkpoint, so that reading it again later counts all of it. */
-	if (r->in_record || decode_record_open(r->dec)) {
-		sink_rollback(r->sink, r->kin_mark);
-		r->doc_events = r->kin_events;
-		r->doc_keys = r->kin_keys;
-		r->doc_filtered = r->kin_filtered;
-		r->kin_pending = 0;
-		sink_checkpoint_drop(r->sink);
-		r->in_record = 0;
-	} else {
-		kin_finish(r);
-	}
-	r->doc_open = r->overdue = 0;
-	/* The rejection that stopped the run, and those before it. */
-	held_report(r);
-	r->doc_records = 0;
-	if (got_signal || r->stopping) {
-		r->events += r->doc_events;
-		r->keys += r->doc_keys;
-		r->filtered += r->doc_filtered;
-		if (sink_commit(r->sink) == -1)
-			sink_failed(r);
-	} else {
-		sink_abort(r->sink);
-	}
-	r->doc_events = r->doc_keys = r->doc_filtered = 0;
-}
-
-/* ---- summary ----------------------------------------------------------------------------- */
-
-static void
-summary(struct run *r)
-{
-	if (r->rejected == 0)
-		return;
-	r->line.len = 0;
-	fprintf(stderr, "kincount: %llu rejected (", r->rejected);
-	for (int i = 0; i < r->nreasons; i++)
-		fprintf(stderr, "%s%s: %llu", i ? ", " : "", kc_reason_name[r->reason_order[i]],
-		    r->per_reason[r->reason_order[i]]);
-	fputs(")\n", stderr);
-}
-
-static void
-print_stats(struct run *r)
-{
-	double secs = elapsed(r);
-	unsigned long long distinct = r->decode_only || r->sink == NULL ? 0 :
-	    sink_distinct(r->sink);
-	unsigned long long rate = secs > 0 ? (unsigned long long)((double)r->records / secs) : 0;
-
-	unsigned long long batches = r->redis ? redis_batches(r->redis) : 0;
-	unsigned long long cmds = r->redis ? redis_commands(r->redis) : 0;
-	struct decode_stats u = { 0 };
-
-	if (r->dec != NULL)
-		decode_stats(r->dec, &u);
-	if (r->stats == STATS_TEXT) {
-		fprintf(stderr, "kincount: records %llu, events %llu, keys %llu, "
-		    "distinct keys %llu, rejected %llu, filtered %llu, duplicates %llu, "
-		    "aggregates %llu, sub-records %llu, log events %llu, control messages %llu, "
-		    "batches %llu, redis commands %llu, seconds %.3f, records/s %llu\n",
-		    r->records, r->events, r->keys, distinct, r->rejected, r->filtered,
-		    r->duplicates, (unsigned long long)u.aggregates,
-		    (unsigned long long)u.subrecords, (unsigned long long)u.log_events,
-		    (unsigned long long)u.control, batches, cmds, secs, rate);
-	} else if (r->stats == STATS_JSON) {
-		json_t *o = json_pack("{sIsIsIsIsIsIsIsIsIsIsIsIsIsfsI}",
-		    "records", (json_int_t)r->records, "events", (json_int_t)r->events,
-		    "keys", (json_int_t)r->keys, "distinct_keys", (json_int_t)distinct,
-		    "rejected", (json_int_t)r->rejected, "filtered", (json_int_t)r->filtered,
-		    "duplicates", (json_int_t)r->duplicates,
-		    "aggregates", (json_int_t)u.aggregates, "sub_records", (json_int_t)u.subrecords,
-		    "log_events", (json_int_t)u.log_events,
-		    "control_messages", (json_int_t)u.control, "batches", (json_int_t)batches,
-		    "redis_commands", (json_int_t)cmds, "seconds", secs,
-		    "records_per_second", (json_int_t)rate);
-		char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
-		if (s != NULL)
-			fprintf(stderr, "%s\n", s);
-		free(s);
-		json_decref(o);
-	}
-}
-
-/* ---- options ----------------------------------------------------------------------------- */
+/* How long before an invocation's deadline kincount stops retrying Redis, to answer. */
+#define DEADLINE_MARGIN_MS	500
+/* The start-up connection in Lambda is tried this long (Lambda's init phase is 10 s). */
+#define INIT_CONNECT_MS		2000
+/* The largest event read (Lambda's own limit is 6 MB): the decoder's limit for any
+ * envelope document with the default --max-record-bytes. */
+#define MAX_EVENT_BYTES		((size_t)256 << 20)
 
 static const char usage_line[] = "usage: kincount [options] [file ...]\n";
+
+/* --lambda: the Runtime API, from before the options are read, so that a usage error is
+ * also posted as the runtime's init error. */
+static struct lambda *api;
+
+static void	die(int status, const char *type) __attribute__((noreturn));
+
+/* End the process before any input was read: in Lambda, after posting the init error
+ * (the last message printed is its errorMessage). */
+static void
+die(int status, const char *type)
+{
+	struct kc_err err;
+
+	if (api != NULL) {
+		if (lambda_error(api, NULL, type, run_last_warning(), &err) == -1)
+			run_warnx("lambda: cannot post the init error: %s", err.msg);
+		lambda_free(api);
+	}
+	exit(status);
+}
+
+static void	usage(void) __attribute__((noreturn));
 
 static void
 usage(void)
 {
 	fputs(usage_line, stderr);
 	fputs("Try 'kincount --help' for more information.\n", stderr);
-	exit(KC_USAGE);
+	die(KC_USAGE, "Kincount.UsageError");
 }
 
 static void
@@ -1078,6 +125,10 @@ help(void)
 "      --checkpoint          exactly once: skip records at or below the stored checkpoint\n"
 "      --checkpoint-key KEY  hash of the checkpoints (default " DEF_CHECKPOINT_KEY ")\n"
 "      --show-checkpoint STREAM/SHARD  print the stored sequence number and exit\n"
+"      --wait-replicas N     a batch is applied once N replicas hold it (WAIT)\n"
+"Lambda:\n"
+"      --lambda              run as an AWS Lambda custom runtime: events from the\n"
+"                            Runtime API (AWS_LAMBDA_RUNTIME_API), one batch each\n"
 "Errors:\n"
 "  -q, --quiet               no message per rejected item, only the summary\n"
 "      --dead-letter FILE    append every rejected item to FILE as a JSON line\n"
@@ -1098,8 +149,8 @@ number(const char *opt, const char *arg, long long min, long long max)
 	const char *why;
 
 	if (kc_strtoll(arg, min, max, &v, &why) == -1) {
-		warnx_("%s: %s '%s'", opt, why, arg);
-		exit(KC_USAGE);
+		run_warnx("%s: %s '%s'", opt, why, arg);
+		die(KC_USAGE, "Kincount.UsageError");
 	}
 	return v;
 }
@@ -1111,16 +162,16 @@ template_error(const char *opt, const char *text, size_t col, const struct kc_er
 
 	buf_add_escaped(&b, text, strlen(text));
 	buf_addc(&b, '\0');
-	warnx_("%s '%s': column %zu: %s", opt, b.p, col, err->msg);
+	run_warnx("%s '%s': column %zu: %s", opt, b.p, col, err->msg);
 	buf_free(&b);
-	exit(KC_USAGE);
+	die(KC_USAGE, "Kincount.UsageError");
 }
 
 enum {
 	OPT_BATCH = 256, OPT_CHECKPOINT, OPT_CHECKPOINT_KEY, OPT_DEAD_LETTER, OPT_ESCAPE_VALUES,
-	OPT_FLUSH_MS, OPT_LOCAL_TIME, OPT_MAX_ERRORS, OPT_MAX_KEY_BYTES, OPT_MAX_RECORD_BYTES,
+	OPT_FLUSH_MS, OPT_LAMBDA, OPT_LOCAL_TIME, OPT_MAX_ERRORS, OPT_MAX_KEY_BYTES, OPT_MAX_RECORD_BYTES,
 	OPT_MISSING, OPT_NO_PROGRESS, OPT_PREFIX, OPT_PROGRESS, OPT_RETRIES, OPT_SHARD,
-	OPT_SHOW_CHECKPOINT, OPT_STREAM, OPT_STRICT, OPT_TIMEOUT_MS, OPT_TTL
+	OPT_SHOW_CHECKPOINT, OPT_STREAM, OPT_STRICT, OPT_TIMEOUT_MS, OPT_TTL, OPT_WAIT_REPLICAS
 };
 
 static const struct option longopts[] = {
@@ -1135,6 +186,7 @@ static const struct option longopts[] = {
 	{ "format",		required_argument,	NULL, 'f' },
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "key",		required_argument,	NULL, 'k' },
+	{ "lambda",		no_argument,		NULL, OPT_LAMBDA },
 	{ "local-time",		no_argument,		NULL, OPT_LOCAL_TIME },
 	{ "max-errors",		required_argument,	NULL, OPT_MAX_ERRORS },
 	{ "max-key-bytes",	required_argument,	NULL, OPT_MAX_KEY_BYTES },
@@ -1155,6 +207,7 @@ static const struct option longopts[] = {
 	{ "timeout-ms",		required_argument,	NULL, OPT_TIMEOUT_MS },
 	{ "ttl",		required_argument,	NULL, OPT_TTL },
 	{ "version",		no_argument,		NULL, 'V' },
+	{ "wait-replicas",	required_argument,	NULL, OPT_WAIT_REPLICAS },
 	{ "where",		required_argument,	NULL, 'w' },
 	{ NULL,			0,			NULL, 0 }
 };
@@ -1170,26 +223,26 @@ push(struct texts *t, const char *s)
 	const char **nv = realloc(t->v, (t->n + 1) * sizeof(*nv));
 
 	if (nv == NULL) {
-		warnx_("%s", strerror(ENOMEM));
-		exit(KC_IO);
+		run_warnx("%s", strerror(ENOMEM));
+		die(KC_IO, "Kincount.InitError");
 	}
 	t->v = nv;
 	t->v[t->n++] = s;
 }
 
-/* What the options ask for, beyond what struct run keeps.  Every string kept from the
- * command line (here, in struct run and in the modules' option structs) points into argv,
+/* What the options ask for: the run's options, and what kincount.c itself uses.  Every
+ * string kept from the command line (here and in the modules' option structs) points into argv,
  * which lives as long as the process: none is copied, and none is freed. */
 struct config {
-	struct decode_opts	 dopt;
+	struct run_opts		 o;
 	struct keys_opts	 kopt;
-	struct redis_opts	 ropt;
 	struct texts		 keys, wheres;
 	const char		*time_field;
-	const char		*redis_url;
 	const char		*show_ckpt;
 	const char		*redis_only;	/* a Redis option given, for the usage check */
-	int			 count;
+	const char		*line_only;	/* an option --lambda does not take */
+	int			 format_given;
+	int			 lambda;
 };
 
 /* The index of arg in names (NULL-terminated), or a usage error naming the option. */
@@ -1206,14 +259,16 @@ choice(const char *opt, const char *arg, const char *const *names)
 		buf_add(&list, names[i], strlen(names[i]));
 	}
 	buf_addc(&list, '\0');
-	warnx_("%s: unknown value '%s' (%s)", opt, shown(&b, arg), list.p);
+	buf_add_escaped(&b, arg, strlen(arg));
+	buf_addc(&b, '\0');
+	run_warnx("%s: unknown value '%s' (%s)", opt, b.p, list.p);
 	buf_free(&b);
 	buf_free(&list);
 	usage();
 }
 
 static void
-parse_options(int argc, char *argv[], struct run *r, struct config *c)
+parse_options(int argc, char *argv[], struct config *c)
 {
 	static const char *const formats[] = {	/* in enum kc_format order */
 		"auto", "lambda", "get-records", "firehose", "json", "base64", NULL
@@ -1225,13 +280,16 @@ parse_options(int argc, char *argv[], struct run *r, struct config *c)
 	while ((ch = getopt_long(argc, argv, "cdf:hk:qr:s::t:Vw:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			c->count = 1;
+			c->o.count = 1;
+			c->line_only = "-c";
 			break;
 		case 'd':
-			r->decode_only = 1;
+			c->o.decode_only = 1;
+			c->line_only = "-d";
 			break;
 		case 'f':
-			c->dopt.format = choice("--format", optarg, formats);
+			c->o.dopt.format = choice("--format", optarg, formats);
+			c->format_given = 1;
 			break;
 		case 'h':
 			help();
@@ -1240,13 +298,13 @@ parse_options(int argc, char *argv[], struct run *r, struct config *c)
 			push(&c->keys, optarg);
 			break;
 		case 'q':
-			r->quiet = 1;
+			c->o.quiet = 1;
 			break;
 		case 'r':
-			c->redis_url = optarg;
+			c->o.redis_url = optarg;
 			break;
 		case 's':
-			r->stats = optarg == NULL ? STATS_TEXT :
+			c->o.stats = optarg == NULL ? STATS_TEXT :
 			    STATS_TEXT + choice("--stats", optarg, forms);
 			break;
 		case 't':
@@ -1259,76 +317,84 @@ parse_options(int argc, char *argv[], struct run *r, struct config *c)
 			push(&c->wheres, optarg);
 			break;
 		case OPT_BATCH:
-			r->batch = number("--batch", optarg, 1, 100000000);
+			c->o.batch = number("--batch", optarg, 1, 100000000);
 			c->redis_only = "--batch";
 			break;
 		case OPT_CHECKPOINT:
-			r->checkpoint = 1;
+			c->o.checkpoint = 1;
 			c->redis_only = "--checkpoint";
 			break;
 		case OPT_CHECKPOINT_KEY:
-			c->ropt.ckpt_key = optarg;
+			c->o.ropt.ckpt_key = optarg;
 			c->redis_only = "--checkpoint-key";
 			break;
 		case OPT_DEAD_LETTER:
-			r->dead_letter = optarg;
-			if (strncmp(optarg, "redis:", 6) == 0)
-				r->dl_redis = c->ropt.dl_key = optarg + 6;
+			c->o.dead_letter = optarg;
 			break;
 		case OPT_ESCAPE_VALUES:
 			c->kopt.escape = 1;
 			break;
 		case OPT_FLUSH_MS:
-			r->flush_ms = (int)number("--flush-ms", optarg, 1, 3600000);
+			c->o.flush_ms = (int)number("--flush-ms", optarg, 1, 3600000);
+			break;
+		case OPT_LAMBDA:
+			c->lambda = 1;
 			break;
 		case OPT_LOCAL_TIME:
-			c->kopt.local_time = c->dopt.local_time = 1;
+			c->kopt.local_time = c->o.dopt.local_time = 1;
 			break;
 		case OPT_MAX_ERRORS:
-			r->max_errors = number("--max-errors", optarg, 0, LLONG_MAX);
+			c->o.max_errors = number("--max-errors", optarg, 0, LLONG_MAX);
+			c->line_only = "--max-errors";
 			break;
 		case OPT_MAX_KEY_BYTES:
 			c->kopt.max_key = (size_t)number("--max-key-bytes", optarg, 1, 1 << 30);
 			break;
 		case OPT_MAX_RECORD_BYTES:
-			c->dopt.max_record = (size_t)number("--max-record-bytes", optarg, 1,
+			c->o.dopt.max_record = (size_t)number("--max-record-bytes", optarg, 1,
 			    (long long)1 << 40);
 			break;
 		case OPT_MISSING:
 			c->kopt.missing = choice("--missing", optarg, missing);
 			break;
 		case OPT_NO_PROGRESS:
-			r->progress = 0;
+			c->o.progress = 0;
 			break;
 		case OPT_PREFIX:
 			c->kopt.prefix = optarg;
 			break;
 		case OPT_PROGRESS:
-			r->progress = 1;
+			c->o.progress = 1;
+			c->line_only = "--progress";
 			break;
 		case OPT_RETRIES:
-			c->ropt.retries = (int)number("--retries", optarg, 0, 1000);
+			c->o.ropt.retries = (int)number("--retries", optarg, 0, 1000);
 			c->redis_only = "--retries";
 			break;
 		case OPT_SHARD:
-			c->dopt.shard = optarg;
+			c->o.dopt.shard = optarg;
 			break;
 		case OPT_SHOW_CHECKPOINT:
 			c->show_ckpt = optarg;
 			c->redis_only = "--show-checkpoint";
 			break;
 		case OPT_STREAM:
-			c->dopt.stream = optarg;
+			c->o.dopt.stream = optarg;
 			break;
 		case OPT_STRICT:
-			r->max_errors = 1;
+			c->o.max_errors = 1;
+			c->line_only = "--strict";
 			break;
 		case OPT_TIMEOUT_MS:
-			c->ropt.timeout_ms = (int)number("--timeout-ms", optarg, 1, 3600000);
+			c->o.ropt.timeout_ms = (int)number("--timeout-ms", optarg, 1, 3600000);
 			c->redis_only = "--timeout-ms";
 			break;
+		case OPT_WAIT_REPLICAS:
+			c->o.ropt.wait_replicas = (int)number("--wait-replicas", optarg, 0, 1000);
+			c->redis_only = "--wait-replicas";
+			break;
 		case OPT_TTL:
-			c->ropt.ttl = number("--ttl", optarg, 1, TTL_MAX);
+			c->o.ropt.ttl = number("--ttl", optarg, 1, TTL_MAX);
 			c->redis_only = "--ttl";
 			break;
 		default:
@@ -1339,275 +405,235 @@ parse_options(int argc, char *argv[], struct run *r, struct config *c)
 
 /* Options that do not fit together: usage errors, before anything is opened. */
 static void
-check_options(const struct run *r, const struct config *c)
+check_options(const struct config *c, int nfiles)
 {
-	const char *why = NULL;
+	const char *why = NULL, *dl_redis = NULL;
 
-	if (c->count + r->decode_only + (c->redis_url != NULL) > 1)
+	if (c->o.dead_letter != NULL && strncmp(c->o.dead_letter, "redis:", 6) == 0)
+		dl_redis = c->o.dead_letter + 6;
+	if (c->lambda && getenv("AWS_LAMBDA_RUNTIME_API") == NULL)
+		why = "--lambda: AWS_LAMBDA_RUNTIME_API is not set (Lambda sets it)";
+	else if (c->lambda && c->o.redis_url == NULL)
+		why = "--lambda needs -r URL (in the zip's bootstrap: KINCOUNT_REDIS_URL)";
+	else if (c->lambda && c->line_only != NULL)
+		run_warnx("--lambda cannot be used with %s", c->line_only), usage();
+	else if (c->lambda && c->format_given && c->o.dopt.format != FMT_LAMBDA)
+		why = "--lambda reads Lambda events: -f can only be lambda";
+	else if (c->lambda && (nfiles > 0 || c->show_ckpt != NULL))
+		why = "--lambda reads its events from the Runtime API, not from files";
+	else if (c->o.count + c->o.decode_only + (c->o.redis_url != NULL) > 1)
 		why = "-c, -d and -r cannot be used together";
-	else if (c->redis_url == NULL && c->redis_only != NULL)
-		warnx_("%s needs -r", c->redis_only), usage();
-	else if (c->redis_url == NULL && r->dl_redis != NULL)
+	else if (c->o.redis_url == NULL && c->redis_only != NULL)
+		run_warnx("%s needs -r", c->redis_only), usage();
+	else if (c->o.redis_url == NULL && dl_redis != NULL)
 		why = "--dead-letter redis:KEY needs -r";
-	else if (r->dl_redis != NULL && *r->dl_redis == '\0')
+	else if (dl_redis != NULL && *dl_redis == '\0')
 		why = "--dead-letter redis: needs a key name";
-	else if (r->checkpoint &&
-	    (c->dopt.format == FMT_JSON || c->dopt.format == FMT_BASE64))
+	else if (c->o.checkpoint &&
+	    (c->o.dopt.format == FMT_JSON || c->o.dopt.format == FMT_BASE64))
 		why = "--checkpoint needs sequence numbers: use -f auto, lambda, get-records "
 		    "or firehose";
-	else if (r->checkpoint && c->dopt.format == FMT_GET_RECORDS && c->dopt.shard == NULL)
+	else if (c->o.checkpoint && c->o.dopt.format == FMT_GET_RECORDS &&
+	    c->o.dopt.shard == NULL)
 		why = "--checkpoint with get-records input needs --shard";
-	else if (r->checkpoint && c->dopt.stream != NULL && strchr(c->dopt.stream, '/'))
+	else if (c->o.checkpoint && c->o.dopt.stream != NULL && strchr(c->o.dopt.stream, '/'))
 		why = "--stream: a name with '/' cannot be checkpointed (the field is STREAM/SHARD)";
-	else if (r->checkpoint && c->dopt.shard != NULL && strchr(c->dopt.shard, '/'))
+	else if (c->o.checkpoint && c->o.dopt.shard != NULL && strchr(c->o.dopt.shard, '/'))
 		why = "--shard: an id with '/' cannot be checkpointed (the field is STREAM/SHARD)";
 	else if (c->show_ckpt != NULL && strchr(c->show_ckpt, '/') == NULL)
 		why = "--show-checkpoint: expected STREAM/SHARD";
 	if (why != NULL) {
-		warnx_("%s", why);
+		run_warnx("%s", why);
 		usage();
 	}
 }
 
 /* Compile the templates, conditions and time field: their mistakes are usage errors,
  * found before any input is read. */
-static int
-compile(struct run *r, struct config *c)
+static void
+compile(struct config *c, struct matcher **pm, struct tmpl_set **tmpl)
 {
 	struct kc_err err;
 	size_t col;
 
-	if ((r->pm = match_new()) == NULL || (r->tmpl = tmpl_new(&c->kopt, r->pm)) == NULL) {
-		warnx_("%s", strerror(ENOMEM));
-		return KC_IO;
+	if ((*pm = match_new()) == NULL || (*tmpl = tmpl_new(&c->kopt, *pm)) == NULL) {
+		run_warnx("%s", strerror(ENOMEM));
+		die(KC_IO, "Kincount.InitError");
 	}
 	for (size_t i = 0; i < c->keys.n; i++)
-		if (tmpl_add_key(r->tmpl, c->keys.v[i], &col, &err) == -1)
+		if (tmpl_add_key(*tmpl, c->keys.v[i], &col, &err) == -1)
 			template_error("--key", c->keys.v[i], col, &err);
 	for (size_t i = 0; i < c->wheres.n; i++)
-		if (tmpl_add_where(r->tmpl, c->wheres.v[i], &col, &err) == -1)
+		if (tmpl_add_where(*tmpl, c->wheres.v[i], &col, &err) == -1)
 			template_error("--where", c->wheres.v[i], col, &err);
 	if (c->time_field != NULL &&
-	    tmpl_set_time_field(r->tmpl, c->time_field, &col, &err) == -1)
+	    tmpl_set_time_field(*tmpl, c->time_field, &col, &err) == -1)
 		template_error("--time-field", c->time_field, col, &err);
-	if (tmpl_finish(r->tmpl, &err) == -1) {
-		warnx_("%s", err.msg);
-		return KC_USAGE;
+	if (tmpl_finish(*tmpl, &err) == -1) {
+		run_warnx("%s", err.msg);
+		die(KC_USAGE, "Kincount.UsageError");
 	}
-	return KC_OK;
 }
 
-/* --show-checkpoint: print the stored sequence number, if any. */
-static void
-show_checkpoint(struct run *r, const struct config *c)
-{
-	struct buf v = { 0 };
-	struct kc_err err;
-	int found;
-
-	r->show_ckpt = c->show_ckpt;
-	if (redis_hget(r->redis, c->ropt.ckpt_key, c->show_ckpt, strlen(c->show_ckpt), &v,
-	    &found, &err) == -1) {
-		redis_failed(r, err.msg);
-	} else if (found) {
-		fwrite(v.p, 1, v.len, stdout);
-		putchar('\n');
-	}
-	buf_free(&v);
-}
-
-/* --dead-letter FILE: appended to with write(2) on an O_APPEND descriptor, one line at a
- * time.  A regular file is also opened for reading, to see whether it ends with a newline
- * (a file that can only be written is not looked at). */
+/* --lambda given among the options (any abbreviation getopt_long would take), before
+ * anything else is looked at. */
 static int
-open_dead_letter(struct run *r)
+lambda_asked(int argc, char *argv[])
 {
-	struct stat st;
-
-	if ((r->dl_fd = open(r->dead_letter, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    0666)) == -1 || fstat(r->dl_fd, &st) == -1)
-		return -1;
-	if (S_ISREG(st.st_mode)) {
-		r->dl_regular = 1;
-		r->dl_rfd = open(r->dead_letter, O_RDONLY | O_CLOEXEC);
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		size_t n = strlen(argv[i]);
+		if (n >= 4 && strncmp(argv[i], "--lambda", n) == 0)
+			return 1;
 	}
 	return 0;
 }
 
-/* Open the outputs: dead-letter file, Redis, the sink and the decoder. */
-static int
-open_outputs(struct run *r, struct config *c)
+static int64_t
+clock_ms(clockid_t id)
 {
-	static const struct decode_cb cb = {
-		on_record_begin, on_event, on_record_end, on_doc_end
-	};
-	struct sink_opts sopt = { .kind = SINK_KEYS, .fd = STDOUT_FILENO };
-	struct kc_err err;
+	struct timespec t;
 
-	if (r->dead_letter != NULL && r->dl_redis == NULL && open_dead_letter(r) == -1) {
-		warnx_("%s: %s", shown(&r->line, r->dead_letter), strerror(errno));
-		return KC_IO;
-	}
-	if (c->redis_url != NULL) {
-		r->show_ckpt = c->show_ckpt;
-		c->ropt.stop = &got_signal;
-		if ((r->redis = redis_new(c->redis_url, &c->ropt, &err)) == NULL) {
-			warnx_("-r: %s", err.msg);
-			usage();
-		}
-		/* hiredis writes with plain write(2): a dead server must be an error, not a
-		 * silent death by SIGPIPE. */
-		signal(SIGPIPE, SIG_IGN);
-		if (redis_connect(r->redis, &err) == -1) {
-			redis_failed(r, err.msg);
-			return KC_SINK;
-		}
-	}
-	/* Keep only the record metadata something uses. */
-	c->dopt.meta = tmpl_meta(r->tmpl);
-	if (r->dead_letter != NULL)
-		c->dopt.meta |= META_PK;
-	if (r->checkpoint)
-		c->dopt.meta |= META_SHARD | META_STREAM;
-	sopt.kind = c->count ? SINK_COUNT : r->decode_only ? SINK_DECODE :
-	    r->redis ? SINK_REDIS : SINK_KEYS;
-	sopt.distinct = r->stats != STATS_NONE;
-	sopt.redis = r->redis;
-	sopt.ckpt_key = c->ropt.ckpt_key;
-	sopt.refused = on_refused;
-	sopt.arg = r;
-	if ((r->sink = sink_new(&sopt)) == NULL ||
-	    (r->dec = decode_new(&c->dopt, r->pm, &cb, r)) == NULL) {
-		warnx_("%s", strerror(ENOMEM));
-		return KC_IO;
-	}
-	return KC_OK;
+	clock_gettime(id, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* The progress meter: on when asked, or when stderr is a terminal and every input a
- * regular file, whose sizes then make the 100%. */
-static void
-progress_setup(struct run *r, int argc, char *argv[])
+/* The Lambda loop: each invocation's event through the run, answered with a partial batch
+ * response, until the Runtime API says to exit or goes away. */
+static int
+lambda_loop(struct run *r)
 {
-	struct stat st;
-	int regular = 1;
+	struct lambda_inv inv;
+	struct run_answer a;
+	struct kc_err err;
+	json_t *o;
+	char *s;
+	int failures = 0, status = KC_OK;
 
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "-") == 0 ? fstat(STDIN_FILENO, &st) == -1 :
-		    stat(argv[i], &st) == -1 || !S_ISREG(st.st_mode)) {
-			regular = 0;
+	while (!run_signal()) {
+		switch (lambda_next(api, &inv, &err)) {
+		case LAMBDA_EVENT:
+			break;
+		case LAMBDA_TOO_LARGE:
+			run_warnx("%s: the event is over %zu bytes: not read", inv.id,
+			    MAX_EVENT_BYTES);
+			if (lambda_error(api, inv.id, "Kincount.EventTooLarge",
+			    run_last_warning(), &err) == -1)
+				run_warnx("lambda: %s: cannot post the error: %s", inv.id, err.msg);
+			continue;
+		case LAMBDA_GONE:
+			run_warnx("lambda: %s; exiting", err.msg);
+			return status;
+		case LAMBDA_FAILED:
+			run_warnx("lambda: %s", err.msg);
+			if (++failures >= 5)
+				return KC_IO;
 			continue;
 		}
-		if (S_ISREG(st.st_mode))
-			r->total_bytes += (uint64_t)st.st_size;
-		else
-			regular = 0;
+		failures = 0;
+		run_event(r, inv.id, inv.body, inv.len, inv.deadline == 0 ? 0 :
+		    clock_ms(CLOCK_MONOTONIC) + (inv.deadline - clock_ms(CLOCK_REALTIME)) -
+		    DEADLINE_MARGIN_MS, &a);
+		if (a.kind == RUN_INVALID) {
+			if (lambda_error(api, inv.id, "Kincount.InvalidEvent", a.why, &err) == -1)
+				run_warnx("lambda: %s: cannot post the error: %s", inv.id, err.msg);
+			continue;
+		}
+		/* The partial batch response: nothing failed, or retry from the first record
+		 * of the batch that was not applied. */
+		o = a.kind == RUN_APPLIED ? json_pack("{s:[]}", "batchItemFailures") :
+		    json_pack("{s:[{s:s%}]}", "batchItemFailures", "itemIdentifier",
+		    a.first_seq.p, a.first_seq.n);
+		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		if (s == NULL || lambda_respond(api, inv.id, s, strlen(s), &err) == -1)
+			run_warnx("lambda: %s: cannot post the answer: %s", inv.id,
+			    s ? err.msg : strerror(ENOMEM));
+		free(s);
 	}
-	if (argc == 0) {
-		if (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode))
-			r->total_bytes = (uint64_t)st.st_size;
-		else
-			regular = 0;
-	}
-	if (r->progress == -1)
-		r->progress = isatty(STDERR_FILENO) && regular;
-}
-
-/* The end of the run: last batch, the table of -c, dead letters synced, summary. */
-static void
-finish(struct run *r)
-{
-	progress_erase(r);
-	if (r->redis != NULL && !r->sink_dead)
-		apply_batch(r, 1);	/* the last batch, its dead letters synced first */
-	if (!r->quiet_exit && !r->sink_dead && sink_finish(r->sink) == -1)
-		sink_failed(r);
-	if (r->dl_fd != -1) {
-		/* With Redis, the dead letters of keys the last batch refused. */
-		int bad = r->redis != NULL && r->dl_dirty && !r->dl_failed && r->dl_regular &&
-		    fsync(r->dl_fd) == -1;
-		bad |= close(r->dl_fd) == -1;
-		r->dl_fd = -1;
-		if (bad && !r->dl_failed)
-			dead_letter_lost(r, errno);
-	}
-	summary(r);
-	print_stats(r);
-	if (fflush(stdout) == EOF || ferror(stdout)) {
-		warnx_("stdout: %s", strerror(errno));
-		worst(r, KC_IO);
-	}
+	return 128 + run_signal();
 }
 
 int
 main(int argc, char *argv[])
 {
-	struct run r = {
-		.progress = -1, .flush_ms = DEF_FLUSH_MS, .batch = DEF_BATCH, .dl_fd = -1,
-		.dl_rfd = -1
-	};
 	struct config c = {
-		.dopt = { .format = FMT_AUTO, .max_record = DEF_MAX_RECORD_BYTES },
-		.kopt = { .missing = MISSING_EMPTY, .max_key = DEF_MAX_KEY_BYTES },
-		.ropt = {
-			.timeout_ms = DEF_TIMEOUT_MS, .retries = DEF_RETRIES,
-			.ckpt_key = DEF_CHECKPOINT_KEY
+		.o = {
+			.progress = -1, .flush_ms = DEF_FLUSH_MS, .batch = DEF_BATCH,
+			.dopt = { .format = FMT_AUTO, .max_record = DEF_MAX_RECORD_BYTES },
+			.ropt = {
+				.timeout_ms = DEF_TIMEOUT_MS, .retries = DEF_RETRIES,
+				.ckpt_key = DEF_CHECKPOINT_KEY
+			},
 		},
+		.kopt = { .missing = MISSING_EMPTY, .max_key = DEF_MAX_KEY_BYTES },
 	};
-	struct sigaction sa;
+	struct matcher *pm;
+	struct tmpl_set *tmpl;
+	struct run *r;
+	struct kc_err err;
+	const char *rt = getenv("AWS_LAMBDA_RUNTIME_API");
+	int status, fatal;
 
-	parse_options(argc, argv, &r, &c);
+	if (rt != NULL && lambda_asked(argc, argv)) {
+		if ((api = lambda_new(rt, MAX_EVENT_BYTES, &err)) == NULL) {
+			run_warnx("lambda: %s", err.msg);
+			return KC_IO;
+		}
+	}
+	parse_options(argc, argv, &c);
 	argc -= optind;
 	argv += optind;
-	check_options(&r, &c);
-	clock_gettime(CLOCK_MONOTONIC, &r.start);
-	if ((r.status = compile(&r, &c)) != KC_OK)
-		goto done;
-	if ((r.status = open_outputs(&r, &c)) != KC_OK) {
-		/* Ended before any input: -s still gives its (empty) summary. */
-		if (c.show_ckpt == NULL)
-			print_stats(&r);
-		goto done;
+	check_options(&c, argc);
+	if (c.lambda) {
+		c.o.dopt.format = FMT_LAMBDA;
+		c.o.progress = 0;
 	}
-	if (c.show_ckpt != NULL) {
-		show_checkpoint(&r, &c);
-		if (fflush(stdout) == EOF) {
-			warnx_("stdout: %s", strerror(errno));
-			worst(&r, KC_IO);
-		}
-		goto done;
-	}
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;	/* no SA_RESTART: a signal ends a blocking read */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	progress_setup(&r, argc, argv);
-
-	if (argc == 0)
-		read_input(&r, "-");
-	for (int i = 0; i < argc && !got_signal && !r.stopping; i++)
-		read_input(&r, argv[i]);
-	finish(&r);
-done:
-	if (r.dl_fd != -1)
-		close(r.dl_fd);
-	if (r.dl_rfd != -1)
-		close(r.dl_rfd);
-	buf_free(&r.dl_line);
+	compile(&c, &pm, &tmpl);
 	free(c.keys.v);
 	free(c.wheres.v);
-	sink_free(r.sink);
-	redis_free(r.redis);
-	decode_free(r.dec);
-	tmpl_free(r.tmpl);
-	match_free(r.pm);
-	buf_free(&r.line);
-	buf_free(&r.shown);
-	buf_free(&r.field);
-	buf_free(&r.held);
-	if (got_signal)
-		return 128 + got_signal;
-	return r.status;
+	if ((r = run_new(&c.o, pm, tmpl, &status)) == NULL) {
+		if (status == KC_USAGE)
+			usage();
+		die(status, "Kincount.InitError");
+	}
+	if (status != KC_OK) {
+		if (c.lambda)
+			die(status, "Kincount.InitError");
+		status = run_finish(r);
+		run_free(r);
+		return status;
+	}
+	if (c.lambda) {
+		/* A server that is down may come back by the first event; a refused password
+		 * or a server too old will not. */
+		if (run_connect(r, clock_ms(CLOCK_MONOTONIC) + INIT_CONNECT_MS, &fatal) != KC_OK &&
+		    fatal) {
+			run_free(r);
+			die(KC_SINK, "Kincount.RedisError");
+		}
+		run_catch_signals();
+		status = lambda_loop(r);
+		run_free(r);
+		lambda_free(api);
+		return status;
+	}
+	if (c.show_ckpt != NULL) {
+		status = run_show_checkpoint(r, c.show_ckpt);
+		run_free(r);
+		return status;
+	}
+	if (run_connect(r, 0, &fatal) != KC_OK) {
+		status = run_finish(r);
+		run_free(r);
+		return status;
+	}
+	run_catch_signals();
+	run_progress(r, argc, argv);
+	if (argc == 0)
+		run_file(r, "-");
+	for (int i = 0; i < argc && !run_stopped(r); i++)
+		run_file(r, argv[i]);
+	status = run_finish(r);
+	run_free(r);
+	return status;
 }

@@ -960,3 +960,25 @@ redis_auth_failed(const struct redis *r)
 {
 	return r->auth_failed;
 }
+
+/* TEMPORARY (lead): replaced by the redis9 branch. */
+void
+redis_deadline(struct redis *r, int64_t ms)
+{
+	(void)r, (void)ms;
+}
+
+void
+redis_abandon(struct redis *r)
+{
+	disconnect(r);
+	r->pending = 0;
+	r->batch++;
+}
+
+uint64_t
+redis_busy_ms(const struct redis *r)
+{
+	(void)r;
+	return 0;
+}

@@ -20,6 +20,7 @@ struct redis_opts {
 	/* Set (by a signal handler) when the run is to stop: retries end at once.  Borrowed
 	 * for the life of the struct redis; may be NULL. */
 	volatile sig_atomic_t *stop;
+	int		 wait_replicas;	/* --wait-replicas: 0, none */
 };
 
 /* One batch.  Arrays are borrowed for the call. */
@@ -73,6 +74,14 @@ int		 redis_auth_failed(const struct redis *);
 /* After a failure: 1 when it was one that could pass and --retries ran out (0 when it
  * cannot pass, or a signal stopped the retries). */
 int		 redis_gave_up(const struct redis *);
+/* From now on, retries and waits end in time to be over by ms (CLOCK_MONOTONIC
+ * milliseconds); 0: no deadline. */
+void		 redis_deadline(struct redis *, int64_t ms);
+/* After a batch failed, before the next: the connection is dropped, and the failed
+ * batch's token is never used again (it may still run on the server). */
+void		 redis_abandon(struct redis *);
+/* Milliseconds spent in Redis calls since redis_new. */
+uint64_t	 redis_busy_ms(const struct redis *);
 /* The server's address as messages show it: unix:///PATH or HOST:PORT.  Borrowed. */
 const char	*redis_address(const struct redis *);
 

@@ -91,6 +91,21 @@ sink_new(const struct sink_opts *o)
 	return s;
 }
 
+static void
+checkpoints_free(struct sink *s)
+{
+	for (size_t i = 0; i < s->nck; i++) {
+		buf_free(&s->ck[i].field);
+		buf_free(&s->ck[i].stored);
+		buf_free(&s->ck[i].inflight);
+		buf_free(&s->ck[i].batch);
+		buf_free(&s->ck[i].doc);
+	}
+	free(s->ck);
+	s->ck = NULL;
+	s->nck = 0;
+}
+
 void
 sink_free(struct sink *s)
 {
@@ -102,14 +117,7 @@ sink_free(struct sink *s)
 		next = b->next;
 		free(b);
 	}
-	for (size_t i = 0; i < s->nck; i++) {
-		buf_free(&s->ck[i].field);
-		buf_free(&s->ck[i].stored);
-		buf_free(&s->ck[i].inflight);
-		buf_free(&s->ck[i].batch);
-		buf_free(&s->ck[i].doc);
-	}
-	free(s->ck);
+	checkpoints_free(s);
 	buf_free(&s->pend_seq);
 	flight_free(s->fl);
 	buf_free(&s->dl);
@@ -651,6 +659,22 @@ redis_flush(struct sink *s)
 oom:
 	kc_errf(&s->rerr, "%s", strerror(ENOMEM));
 	return -1;
+}
+
+void
+sink_reset(struct sink *s)
+{
+	table_clear(&s->t);
+	s->out.len = s->committed = 0;
+	if (s->fl != NULL)
+		s->fl->active = 0;
+	checkpoints_free(s);
+	s->has_pend = 0;
+	s->dl.len = 0;
+	s->dl_refused = 0;
+	s->draining = 0;
+	s->err = 0;
+	s->rerr.msg[0] = '\0';
 }
 
 int

@@ -41,6 +41,10 @@ struct sink_mark sink_mark(const struct sink *);
 void		 sink_rollback(struct sink *, struct sink_mark);
 /* Undo everything since the last commit, checkpoints included (a broken document). */
 void		 sink_abort(struct sink *);
+/* Forget everything not yet applied, the batch in flight and the checkpoints as this run
+ * knew them (they are read again when next needed): after a batch failed, before the next
+ * Lambda event. */
+void		 sink_reset(struct sink *);
 /* What was added so far is final; it may be written out from now on. */
 int		 sink_commit(struct sink *);
 /* Write out everything committed (input is idle, or it ended); for Redis, send the batch

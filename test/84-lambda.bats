@@ -267,6 +267,27 @@ check_log_lines() {
 	[[ $kstderr == *"$(emu_rid b)"* ]] || fail "no line names the failed invocation: $kstderr"
 }
 
+@test "lambda: Redis unreachable at start: a failure answer, then counted once Redis is back" {
+	gen_lambda 2 3 > ev
+	sed -n 1p ev > e1
+	sed -n 2p ev > e2
+	RESTART_AFTER=1
+	redis_stop
+	emu_start
+	lambda_bg --checkpoint --retries 1 --timeout-ms 300
+	emu_queue a e1
+	failed_answer a "$(first_seq e1)"
+	redis_start
+	emu_queue b e1
+	ok_answer b
+	emu_queue c e2
+	ok_answer c
+	expect_counts e1 e2 > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+}
+
 @test "lambda: a stopped Redis and a deadline 3 s away: a failure answer before the deadline" {
 	gen_lambda 2 5 > ev
 	sed -n 1p ev > e1
@@ -477,6 +498,21 @@ print("127.0.0.1:%d" % s.getsockname()[1])')
 	assert_equal "$KSTATUS" "$EXIT_API_GONE"
 	assert_equal "$(cat out)" ''
 	[[ $kstderr == *kincount:* ]] || fail "no message: $kstderr"
+}
+
+@test "lambda: SIGTERM while kincount waits for an event ends it at once (128 + 15)" {
+	gen_lambda 1 2 > ev
+	emu_start
+	emu_queue a ev
+	lambda_bg
+	ok_answer a
+	wait_for 10 in_syscall "$KPID" poll read
+	kill -TERM "$KPID"
+	kc_wait 5
+	assert_equal "$KSTATUS" 143
+	# No event was taken and left unanswered.
+	emu_queue b ev
+	assert_equal "$(cat "$EMU/ids" | wc -l)" 1
 }
 
 # --- start-up errors ---------------------------------------------------------------------------

@@ -1971,6 +1971,8 @@ decode_begin(struct decoder *d, const char *name)
 	d->line = 1;
 	d->sniffed = d->lines_mode = d->record_open = d->line_skip = d->restart = 0;
 	d->rec_open = 0;
+	/* A stop (or running out of memory) ended the last input, not this one. */
+	d->stop = d->oom = 0;
 	d->resync = RESYNC_NONE;
 	doc_state_clear(d);
 	/* An input that ended in an error may have left a document or a token half read. */

@@ -96,7 +96,8 @@ struct decoder	*decode_new(const struct decode_opts *, const struct matcher *pay
 		    const struct decode_cb *, void *arg);
 void		 decode_free(struct decoder *);
 
-/* Start a new input; name is borrowed until decode_end. */
+/* Start a new input (a stop or shortage of memory in the last one is forgotten); name is
+ * borrowed until decode_end. */
 void		 decode_begin(struct decoder *, const char *name);
 /* Room for the next read: at least 64 KiB.  NULL when memory is exhausted. */
 char		*decode_space(struct decoder *, size_t *avail);

@@ -43,9 +43,6 @@
 #define DEADLINE_MARGIN_MS	500
 /* The start-up connection in Lambda is tried this long (Lambda's init phase is 10 s). */
 #define INIT_CONNECT_MS		2000
-/* The largest event read (Lambda's own limit is 6 MB): the decoder's limit for any
- * envelope document with the default --max-record-bytes. */
-#define MAX_EVENT_BYTES		((size_t)256 << 20)
 
 static const char usage_line[] = "usage: kincount [options] [file ...]\n";
 
@@ -155,8 +152,9 @@ number(const char *opt, const char *arg, long long min, long long max)
 	return v;
 }
 
+/* A mistake in a template, condition or path: a usage error naming the column. */
 static void
-template_error(const char *opt, const char *text, size_t col, const struct kc_err *err)
+template_warning(const char *opt, const char *text, size_t col, const struct kc_err *err)
 {
 	struct buf b = { 0 };
 
@@ -164,6 +162,15 @@ template_error(const char *opt, const char *text, size_t col, const struct kc_er
 	buf_addc(&b, '\0');
 	run_warnx("%s '%s': column %zu: %s", opt, b.p, col, err->msg);
 	buf_free(&b);
+}
+
+static void	template_error(const char *, const char *, size_t, const struct kc_err *)
+		    __attribute__((noreturn));
+
+static void
+template_error(const char *opt, const char *text, size_t col, const struct kc_err *err)
+{
+	template_warning(opt, text, col, err);
 	die(KC_USAGE, "Kincount.UsageError");
 }
 
@@ -173,6 +180,27 @@ enum {
 	OPT_MISSING, OPT_NO_PROGRESS, OPT_PREFIX, OPT_PROGRESS, OPT_RETRIES, OPT_SHARD,
 	OPT_SHOW_CHECKPOINT, OPT_STREAM, OPT_STRICT, OPT_TIMEOUT_MS, OPT_TTL, OPT_WAIT_REPLICAS
 };
+
+/* getopt_long found arg wrong: an unknown option, or one without its argument. */
+static void
+bad_option(const char *arg, const char *shorts)
+{
+	struct buf b = { 0 };
+	const char *p;
+
+	buf_add_escaped(&b, arg, strlen(arg));
+	buf_addc(&b, '\0');
+	if (optopt == 0)
+		run_warnx("unrecognized option '%s'", b.p);
+	else if (strncmp(arg, "--", 2) == 0 && strchr(arg, '=') != NULL)
+		run_warnx("option '%s' allows no argument", b.p);
+	else if (optopt >= 256 || ((p = strchr(shorts, optopt)) != NULL && p[1] == ':'))
+		run_warnx("option '%s' requires an argument", b.p);
+	else
+		run_warnx("invalid option -- '%c'", optopt);
+	buf_free(&b);
+	usage();
+}
 
 static const struct option longopts[] = {
 	{ "batch",		required_argument,	NULL, OPT_BATCH },
@@ -275,9 +303,11 @@ parse_options(int argc, char *argv[], struct config *c)
 	};
 	static const char *const missing[] = { "empty", "skip", "reject", NULL };
 	static const char *const forms[] = { "text", "json", NULL };
+	static const char shorts[] = "cdf:hk:qr:s::t:Vw:";
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "cdf:hk:qr:s::t:Vw:", longopts, NULL)) != -1) {
+	opterr = 0;	/* its messages are ours, so that Lambda gets them too */
+	while ((ch = getopt_long(argc, argv, shorts, longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			c->o.count = 1;
@@ -308,7 +338,7 @@ parse_options(int argc, char *argv[], struct config *c)
 			    STATS_TEXT + choice("--stats", optarg, forms);
 			break;
 		case 't':
-			c->time_field = optarg;
+			c->time_field = c->o.time_field = optarg;
 			break;
 		case 'V':
 			puts("kincount " KC_VERSION);
@@ -398,7 +428,7 @@ parse_options(int argc, char *argv[], struct config *c)
 			c->redis_only = "--ttl";
 			break;
 		default:
-			usage();
+			bad_option(argv[optind - 1], shorts);
 		}
 	}
 }
@@ -442,6 +472,8 @@ check_options(const struct config *c, int nfiles)
 		why = "--shard: an id with '/' cannot be checkpointed (the field is STREAM/SHARD)";
 	else if (c->show_ckpt != NULL && strchr(c->show_ckpt, '/') == NULL)
 		why = "--show-checkpoint: expected STREAM/SHARD";
+	else if (c->show_ckpt != NULL && nfiles > 0)
+		why = "--show-checkpoint reads no input: no file may be given";
 	if (why != NULL) {
 		run_warnx("%s", why);
 		usage();
@@ -464,8 +496,13 @@ compile(struct config *c, struct matcher **pm, struct tmpl_set **tmpl)
 		if (tmpl_add_key(*tmpl, c->keys.v[i], &col, &err) == -1)
 			template_error("--key", c->keys.v[i], col, &err);
 	for (size_t i = 0; i < c->wheres.n; i++)
-		if (tmpl_add_where(*tmpl, c->wheres.v[i], &col, &err) == -1)
+		switch (tmpl_add_where(*tmpl, c->wheres.v[i], &col, &err)) {
+		case -1:
 			template_error("--where", c->wheres.v[i], col, &err);
+		case 1:
+			template_warning("--where", c->wheres.v[i], col, &err);
+			break;
+		}
 	if (c->time_field != NULL &&
 	    tmpl_set_time_field(*tmpl, c->time_field, &col, &err) == -1)
 		template_error("--time-field", c->time_field, col, &err);
@@ -500,29 +537,36 @@ clock_ms(clockid_t id)
 /* The Lambda loop: each invocation's event through the run, answered with a partial batch
  * response, until the Runtime API says to exit or goes away. */
 static int
-lambda_loop(struct run *r)
+lambda_loop(struct run *r, size_t max_event)
 {
 	struct lambda_inv inv;
 	struct run_answer a;
 	struct kc_err err;
 	json_t *o;
 	char *s;
-	int failures = 0, status = KC_OK;
+	int failures = 0;
 
-	while (!run_signal()) {
-		switch (lambda_next(api, &inv, &err)) {
+	for (;;) {
+		enum lambda_next got = lambda_next(api, max_event, &inv, &err);
+
+		if (run_signal())
+			break;
+		switch (got) {
 		case LAMBDA_EVENT:
 			break;
 		case LAMBDA_TOO_LARGE:
-			run_warnx("%s: the event is over %zu bytes: not read", inv.id,
-			    MAX_EVENT_BYTES);
+			run_warnx("%s: the event is over %zu bytes (twice --max-record-bytes): "
+			    "not read", inv.id, max_event);
 			if (lambda_error(api, inv.id, "Kincount.EventTooLarge",
 			    run_last_warning(), &err) == -1)
 				run_warnx("lambda: %s: cannot post the error: %s", inv.id, err.msg);
 			continue;
+		case LAMBDA_EXIT:
+			run_warnx("lambda: %s; exiting", err.msg);
+			return KC_OK;
 		case LAMBDA_GONE:
 			run_warnx("lambda: %s; exiting", err.msg);
-			return status;
+			return KC_IO;
 		case LAMBDA_FAILED:
 			run_warnx("lambda: %s", err.msg);
 			if (++failures >= 5)
@@ -575,7 +619,7 @@ main(int argc, char *argv[])
 	int status, fatal;
 
 	if (rt != NULL && lambda_asked(argc, argv)) {
-		if ((api = lambda_new(rt, MAX_EVENT_BYTES, &err)) == NULL) {
+		if ((api = lambda_new(rt, run_signal, &err)) == NULL) {
 			run_warnx("lambda: %s", err.msg);
 			return KC_IO;
 		}
@@ -612,7 +656,10 @@ main(int argc, char *argv[])
 			die(KC_SINK, "Kincount.RedisError");
 		}
 		run_catch_signals();
-		status = lambda_loop(r);
+		/* Lambda's own limit is 6 MB; an event may hold a record of the largest
+		 * size, in base64, and its envelope. */
+		status = lambda_loop(r, c.o.dopt.max_record > SIZE_MAX / 2 ? SIZE_MAX :
+		    2 * c.o.dopt.max_record);
 		run_free(r);
 		lambda_free(api);
 		return status;

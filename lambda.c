@@ -27,11 +27,23 @@ struct lambda {
 	struct buf	 trace;		/* Lambda-Runtime-Trace-Id, NUL-terminated */
 	int		 has_trace;
 	struct curl_slist *json_hdr;
+	int		(*stopped)(void);
 	char		 errbuf[CURL_ERROR_SIZE];
 };
 
+/* Called by libcurl at least once a second while it waits: a signal that came stops the
+ * wait (libcurl goes back to waiting when a signal interrupts it). */
+static int
+on_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	struct lambda *l = arg;
+
+	(void)a, (void)b, (void)c, (void)d;
+	return l->stopped != NULL && l->stopped();
+}
+
 struct lambda *
-lambda_new(const char *api, size_t max_body, struct kc_err *err)
+lambda_new(const char *api, int (*stopped)(void), struct kc_err *err)
 {
 	struct lambda *l;
 	size_t n = strlen(api);
@@ -47,7 +59,10 @@ lambda_new(const char *api, size_t max_body, struct kc_err *err)
 		return NULL;
 	}
 	snprintf(l->base, n + 40, "http://%s%s", api, API_PREFIX);
-	l->max_body = max_body;
+	l->stopped = stopped;
+	curl_easy_setopt(l->c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(l->c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(l->c, CURLOPT_XFERINFODATA, l);
 	/* Never through a proxy from the environment: the API is on this machine. */
 	curl_easy_setopt(l->c, CURLOPT_PROXY, "");
 	curl_easy_setopt(l->c, CURLOPT_NOPROXY, "*");
@@ -186,7 +201,7 @@ curl_why(struct lambda *l, CURLcode rc)
 }
 
 enum lambda_next
-lambda_next(struct lambda *l, struct lambda_inv *inv, struct kc_err *err)
+lambda_next(struct lambda *l, size_t max_body, struct lambda_inv *inv, struct kc_err *err)
 {
 	const char *u;
 	CURLcode rc;
@@ -198,6 +213,7 @@ lambda_next(struct lambda *l, struct lambda_inv *inv, struct kc_err *err)
 	l->deadline = 0;
 	l->has_trace = 0;
 	l->too_large = 0;
+	l->max_body = max_body;
 	l->errbuf[0] = '\0';
 	if ((u = url(l, "invocation/next", NULL, "")) == NULL) {
 		kc_errf(err, "%s", strerror(ENOMEM));
@@ -223,7 +239,7 @@ lambda_next(struct lambda *l, struct lambda_inv *inv, struct kc_err *err)
 	}
 	if (status == 500) {
 		kc_errf(err, "next invocation: the Runtime API answered 500 (exit)");
-		return LAMBDA_GONE;
+		return LAMBDA_EXIT;
 	}
 	if (status != 200) {
 		kc_errf(err, "next invocation: the Runtime API answered %ld", status);

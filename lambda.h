@@ -22,18 +22,22 @@ enum lambda_next {
 	LAMBDA_EVENT,		/* an invocation to process */
 	LAMBDA_TOO_LARGE,	/* an invocation whose event was over the limit (not read;
 				 * only inv.id is set): answer it with an error */
-	LAMBDA_GONE,		/* the Runtime API said to exit (500) or is gone */
+	LAMBDA_EXIT,		/* the Runtime API said to exit (500) */
+	LAMBDA_GONE,		/* the Runtime API cannot be reached */
 	LAMBDA_FAILED		/* anything else: err says what */
 };
 
 struct lambda;
 
-/* api is AWS_LAMBDA_RUNTIME_API (HOST:PORT), borrowed; events over max_body bytes are not
- * read.  NULL with err filled when libcurl cannot start. */
-struct lambda	*lambda_new(const char *api, size_t max_body, struct kc_err *);
+/* api is AWS_LAMBDA_RUNTIME_API (HOST:PORT), borrowed.  A request ends (failed) soon
+ * after stopped(), when not NULL, returns 1.  NULL with err filled when libcurl cannot
+ * start. */
+struct lambda	*lambda_new(const char *api, int (*stopped)(void), struct kc_err *);
 void		 lambda_free(struct lambda *);
-/* Wait (with no timeout) for the next invocation. */
-enum lambda_next lambda_next(struct lambda *, struct lambda_inv *, struct kc_err *);
+/* Wait (with no timeout) for the next invocation; an event over max_body bytes is not
+ * read. */
+enum lambda_next lambda_next(struct lambda *, size_t max_body, struct lambda_inv *,
+		    struct kc_err *);
 /* Answer invocation id with body (JSON).  0, or -1 with err filled. */
 int		 lambda_respond(struct lambda *, const char *id, const char *body, size_t n,
 		    struct kc_err *);

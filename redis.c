@@ -6,6 +6,15 @@
  * `#!lua` first line makes an out-of-memory server refuse it before it starts, so a batch is
  * applied whole or not at all.
  *
+ * With --wait-replicas N, a WAIT N follows each EVALSHA on the same connection, and a batch
+ * counts as applied only once N replicas hold it.  A re-run of a batch that already landed
+ * refreshes its token (a write), so the WAIT after it also covers the first run's writes:
+ * WAIT waits for the client's last write, and a script that writes nothing would let it
+ * answer at once.
+ *
+ * Every retry loop respects a deadline (redis_deadline): no attempt or back-off pause
+ * starts that could not end by it, and socket timeouts are cut to the time left.
+ *
  * hiredis 0.14 keeps no timeout across reconnects and resends neither AUTH nor SELECT, so a
  * lost connection is dropped and a new one made from scratch. */
 #include <errno.h>
@@ -26,6 +35,11 @@
 #define TOKEN_TTL	"86400"		/* a batch token is kept a day */
 #define BACKOFF_MS	100
 #define BACKOFF_MAX_MS	2000
+/* The least time left before the deadline for an attempt to start (or a back-off pause to
+ * be worth it). */
+#define MIN_ATTEMPT_MS	50
+/* How much longer than WAIT's own timeout its reply may take to arrive. */
+#define WAIT_GRACE_MS	500
 /* The longest socket path: sun_path of struct sockaddr_un (108 bytes on Linux) less its NUL. */
 #define SOCK_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
@@ -41,7 +55,10 @@
  * such an INCRBY writes nothing. */
 static const char script_body[] =
 "local nf = tonumber(ARGV[3])\n"
-"if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end\n"
+"if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+"  redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])\n"
+"  return {0}\n"
+"end\n"
 "local nd = tonumber(ARGV[4 + 3 * nf])\n"
 "local function holds(k, want)\n"
 "  local t = redis.call('TYPE', k)['ok']\n"
@@ -122,9 +139,13 @@ struct redis {
 	int		 version;	/* major version of the server */
 	char		 sha[48];
 	char		 runid[33];
-	uint64_t	 batch;		/* batches applied (the tokens number them) */
-	uint64_t	 counted;	/* of those, the ones that are not extra rounds */
+	uint64_t	 sent;		/* batches sent: the tokens number them */
+	uint64_t	 counted;	/* batches applied that are not extra rounds */
 	int		 pending;	/* a batch was sent, its reply not read yet */
+	long		 wait_ms;	/* the timeout of the WAIT sent after it */
+	int64_t		 deadline;	/* CLOCK_MONOTONIC ms; 0: none */
+	long		 sock_ms;	/* the socket timeout now set; 0: not known */
+	uint64_t	 busy_ns;	/* time spent in the verbs */
 	char		 token[96];
 	int		 retried;	/* retries before the last failure */
 	int		 gave_up;	/* the last failure could pass, but the retries ran out */
@@ -385,6 +406,60 @@ disconnect(struct redis *r)
 	if (r->c != NULL)
 		redisFree(r->c);
 	r->c = NULL;
+	r->sock_ms = 0;
+}
+
+static int64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Milliseconds left before the deadline; INT64_MAX when there is none. */
+static int64_t
+left_ms(const struct redis *r)
+{
+	return r->deadline == 0 ? INT64_MAX : r->deadline - mono_ns() / 1000000;
+}
+
+/* ms, cut to the time left before the deadline (0 when none is left). */
+static long
+cut_ms(const struct redis *r, long ms)
+{
+	int64_t left = left_ms(r);
+
+	return left >= ms ? ms : left > 0 ? (long)left : 0;
+}
+
+/* Whether a back-off pause of ms, and an attempt after it, can still end by the deadline. */
+static int
+time_for(const struct redis *r, long ms)
+{
+	return left_ms(r) >= (int64_t)ms + MIN_ATTEMPT_MS;
+}
+
+/* Sets the socket timeout of the next reads and writes to ms, cut to the time left.  -1 with
+ * *f and err filled (and the connection dropped, as a reply may be owed on it) when no time
+ * is left or the timeout cannot be set. */
+static int
+arm(struct redis *r, long ms, int *f, struct kc_err *err)
+{
+	long t = cut_ms(r, ms);
+	struct timeval tv = { t / 1000, (t % 1000) * 1000 };
+
+	if (t == r->sock_ms)
+		return 0;
+	if (t == 0 || redisSetTimeout(r->c, tv) != REDIS_OK) {
+		kc_errf(err, "%s", t == 0 ? "timed out" : "cannot set the timeout");
+		disconnect(r);
+		*f = F_RETRY;
+		return -1;
+	}
+	r->sock_ms = t;
+	return 0;
 }
 
 /* Classify an error reply. */
@@ -427,6 +502,8 @@ command(struct redis *r, int argc, const char **argv, const size_t *argl, int *f
 {
 	redisReply *rep;
 
+	if (arm(r, r->o.timeout_ms, f, err) == -1)
+		return NULL;
 	r->commands++;
 	rep = redisCommandArgv(r->c, argc, argv, argl);
 	if (rep == NULL) {
@@ -488,12 +565,18 @@ load_script(struct redis *r, int *f, struct kc_err *err)
 static int
 connect_once(struct redis *r, int *f, struct kc_err *err)
 {
-	struct timeval tv = { r->o.timeout_ms / 1000, (r->o.timeout_ms % 1000) * 1000 };
+	long t = cut_ms(r, r->o.timeout_ms);
+	struct timeval tv = { t / 1000, (t % 1000) * 1000 };
 	redisReply *rep;
 	char num[32];
 	const char *v;
 
 	disconnect(r);
+	if (t == 0) {
+		kc_errf(err, "cannot connect to %s: timed out", r->addr);
+		*f = F_RETRY;
+		return -1;
+	}
 	r->c = r->path ? redisConnectUnixWithTimeout(r->path, tv) :
 	    redisConnectWithTimeout(r->host, r->port, tv);
 	if (r->c == NULL || r->c->err) {
@@ -503,12 +586,8 @@ connect_once(struct redis *r, int *f, struct kc_err *err)
 		*f = F_RETRY;
 		return -1;
 	}
-	if (redisSetTimeout(r->c, tv) != REDIS_OK) {
-		kc_errf(err, "cannot set the timeout");
-		disconnect(r);
-		*f = F_RETRY;
+	if (arm(r, r->o.timeout_ms, f, err) == -1)
 		return -1;
-	}
 	if (r->pass != NULL) {
 		const char *argv[3] = { "AUTH", r->user ? r->user : r->pass, r->pass };
 		size_t argl[3] = { 4, strlen(argv[1]), strlen(r->pass) };
@@ -569,6 +648,17 @@ stop_retrying(struct kc_err *err)
 	return -1;
 }
 
+/* The deadline ends the retries; the failure could pass, so it counts as given up. */
+static int
+deadline_near(struct redis *r, struct kc_err *err)
+{
+	struct kc_err why = *err;
+
+	kc_errf(err, "%s (stopped retrying: the deadline is near)", why.msg);
+	r->gave_up = 1;
+	return -1;
+}
+
 /* Run step until it succeeds, retrying what can pass with exponential back-off.  f is
  * F_NONE to start with an attempt, or the failure of an attempt already made. */
 static int
@@ -582,6 +672,14 @@ retry_from(struct redis *r, int (*step)(struct redis *, const void *, int *,
 	for (;;) {
 		if (f != F_NONE && stopped(r))
 			return stop_retrying(err);
+		if (f == F_NONE && !time_for(r, 0)) {
+			if (tries == 0) {
+				kc_errf(err, "not attempted: the deadline is near");
+				r->gave_up = 1;
+				return -1;
+			}
+			return deadline_near(r, err);
+		}
 		if (f == F_NONE && (r->c != NULL || connect_once(r, &f, err) == 0) &&
 		    step(r, arg, &f, err) == 0)
 			return 0;
@@ -590,6 +688,11 @@ retry_from(struct redis *r, int (*step)(struct redis *, const void *, int *,
 			return -1;
 		}
 		if (f == F_NOSCRIPT && !noscript++) {
+			/* Dropped with a WAIT reply owed: a new connection loads the script. */
+			if (r->c == NULL) {
+				f = F_NONE;
+				continue;
+			}
 			if (load_script(r, &f, err) == 0) {
 				f = F_NONE;
 				continue;
@@ -601,6 +704,8 @@ retry_from(struct redis *r, int (*step)(struct redis *, const void *, int *,
 			r->gave_up = 1;
 			return -1;
 		}
+		if (!time_for(r, backoff))
+			return deadline_near(r, err);
 		r->retried = ++tries;
 		disconnect(r);
 		pause_ms(r, backoff);
@@ -629,7 +734,12 @@ nothing(struct redis *r, const void *arg, int *f, struct kc_err *err)
 int
 redis_connect(struct redis *r, struct kc_err *err)
 {
-	return with_retries(r, nothing, NULL, err);
+	int64_t t0 = mono_ns();
+	int rc;
+
+	rc = with_retries(r, nothing, NULL, err);
+	r->busy_ns += (uint64_t)(mono_ns() - t0);
+	return rc;
 }
 
 /* ---- batches --------------------------------------------------------------------------------- */
@@ -784,7 +894,10 @@ batch_reply(struct redis *r, const struct rbatch *b, redisReply *rep, int *f,
 	}
 	if (rep->element[0]->integer == 2) {
 		kc_errf(err, "the checkpoint of %.80s is at %.140s, not where this run left it: "
-		    "is another writer on this shard?",
+		    "is another writer on this shard, or did the server lose acknowledged writes "
+		    "(a restart without persistence, a promoted replica that lagged)? Run again: "
+		    "kincount counts from the stored checkpoint; see DURABILITY in kincount(1) "
+		    "and --wait-replicas",
 		    rep->elements > 1 ? rep->element[1]->str : "?",
 		    rep->elements > 2 && rep->element[2]->len ? rep->element[2]->str : "nothing");
 		*f = F_FATAL;
@@ -805,76 +918,161 @@ batch_reply(struct redis *r, const struct rbatch *b, redisReply *rep, int *f,
 	return 0;
 }
 
+/* The EVALSHA of the batch (under the token of the batch last sent), and with
+ * --wait-replicas the WAIT after it, appended to the connection's output. */
 static int
-eval_step(struct redis *r, const void *arg, int *f, struct kc_err *err)
+append_batch(struct redis *r, const struct rbatch *b, int *f, struct kc_err *err)
 {
-	const struct rbatch *b = arg;
-	void *rep;
+	int64_t left;
 
-	if (build_batch(r, b, r->batch + 1, f, err) == -1)
+	if (build_batch(r, b, r->sent, f, err) == -1)
 		return -1;
 	r->commands++;
-	if (redisAppendFormattedCommand(r->c, r->cmd.p, r->cmd.len) != REDIS_OK ||
-	    redisGetReply(r->c, &rep) != REDIS_OK) {
+	if (redisAppendFormattedCommand(r->c, r->cmd.p, r->cmd.len) != REDIS_OK)
+		goto nomem;
+	if (r->o.wait_replicas == 0)
+		return 0;
+	/* WAIT answers after its timeout at the latest: with a deadline, early enough that
+	 * the answer can still be read. */
+	r->wait_ms = r->o.timeout_ms;
+	left = left_ms(r) - WAIT_GRACE_MS;
+	if (left < r->wait_ms)
+		r->wait_ms = left > 1 ? (long)left : 1;
+	r->commands++;
+	if (redisAppendCommand(r->c, "WAIT %d %ld", r->o.wait_replicas, r->wait_ms) != REDIS_OK)
+		goto nomem;
+	return 0;
+nomem:
+	kc_errf(err, "%s", strerror(ENOMEM));
+	disconnect(r);
+	*f = F_FATAL;
+	return -1;
+}
+
+/* The answer to WAIT: 0 when enough replicas hold the batch. */
+static int
+replicas_reply(struct redis *r, int *f, struct kc_err *err)
+{
+	int n = r->o.wait_replicas;
+	redisReply *rep;
+	void *v;
+
+	if (arm(r, r->wait_ms + WAIT_GRACE_MS, f, err) == -1)
+		return -1;
+	if (redisGetReply(r->c, &v) != REDIS_OK) {
+		kc_errf(err, "the batch was written on the primary, but waiting for %d %s "
+		    "failed: %s", n, n == 1 ? "replica" : "replicas", io_error(r));
+		disconnect(r);
+		*f = F_RETRY;
+		return -1;
+	}
+	rep = v;
+	if (rep->type == REDIS_REPLY_ERROR) {
+		kc_errf(err, "WAIT: %s", rep->str);
+		*f = reply_failure(rep);
+	} else if (rep->type != REDIS_REPLY_INTEGER) {
+		kc_errf(err, "unexpected reply to WAIT");
+		*f = F_FATAL;
+	} else if (rep->integer < n) {
+		kc_errf(err, "the batch was written on the primary but only %lld of %d replicas "
+		    "acknowledged it within %ld ms", rep->integer, n, r->wait_ms);
+		*f = F_RETRY;
+	} else {
+		*f = F_NONE;
+	}
+	freeReplyObject(rep);
+	return *f == F_NONE ? 0 : -1;
+}
+
+/* Read the answers to what append_batch sent. */
+static int
+read_batch(struct redis *r, const struct rbatch *b, int *f, struct kc_err *err)
+{
+	void *rep;
+
+	if (arm(r, r->o.timeout_ms, f, err) == -1)
+		return -1;
+	if (redisGetReply(r->c, &rep) != REDIS_OK) {
 		kc_errf(err, "%s", io_error(r));
 		disconnect(r);
 		*f = F_RETRY;
 		return -1;
 	}
-	return batch_reply(r, b, rep, f, err);
+	if (batch_reply(r, b, rep, f, err) == -1) {
+		/* The WAIT's answer is owed: drop the connection rather than wait for it. */
+		if (r->o.wait_replicas > 0)
+			disconnect(r);
+		return -1;
+	}
+	return r->o.wait_replicas > 0 ? replicas_reply(r, f, err) : 0;
+}
+
+static int
+eval_step(struct redis *r, const void *arg, int *f, struct kc_err *err)
+{
+	const struct rbatch *b = arg;
+
+	if (append_batch(r, b, f, err) == -1)
+		return -1;
+	return read_batch(r, b, f, err);
 }
 
 static void
 applied(struct redis *r, const struct rbatch *b)
 {
-	r->batch++;
 	if (!b->extra)
 		r->counted++;
+}
+
+static int
+send_batch(struct redis *r, const struct rbatch *b, struct kc_err *err)
+{
+	int f, done = 0;
+
+	/* Each batch gets a token number of its own, also after a failed batch: one that
+	 * failed may still run on the server later. */
+	r->sent++;
+	if (r->c == NULL && with_retries(r, nothing, NULL, err) == -1)
+		return -1;
+	if (append_batch(r, b, &f, err) == -1)
+		return -1;
+	if (arm(r, r->o.timeout_ms, &f, err) == -1)
+		goto retry;
+	while (!done) {
+		if (redisBufferWrite(r->c, &done) != REDIS_OK) {
+			kc_errf(err, "%s", io_error(r));
+			disconnect(r);
+			goto retry;
+		}
+	}
+	r->pending = 1;
+	return 0;
+retry:
+	/* Sent in part or not at all: the reply will not come; retry now. */
+	if (retry_from(r, eval_step, b, F_RETRY, err) == -1)
+		return -1;
+	applied(r, b);
+	return 0;
 }
 
 int
 redis_send(struct redis *r, const struct rbatch *b, struct kc_err *err)
 {
-	int f, done = 0;
+	int64_t t0 = mono_ns();
+	int rc;
 
-	if (r->c == NULL && with_retries(r, nothing, NULL, err) == -1)
-		return -1;
-	if (build_batch(r, b, r->batch + 1, &f, err) == -1)
-		return -1;
-	r->commands++;
-	if (redisAppendFormattedCommand(r->c, r->cmd.p, r->cmd.len) != REDIS_OK) {
-		kc_errf(err, "%s", strerror(ENOMEM));
-		return -1;
-	}
-	while (!done) {
-		if (redisBufferWrite(r->c, &done) != REDIS_OK) {
-			/* Sent in part or not at all: the reply will not come; retry now. */
-			kc_errf(err, "%s", io_error(r));
-			disconnect(r);
-			if (retry_from(r, eval_step, b, F_RETRY, err) == -1)
-				return -1;
-			applied(r, b);
-			return 0;
-		}
-	}
-	r->pending = 1;
-	return 0;
+	r->pending = 0;
+	rc = send_batch(r, b, err);
+	r->busy_ns += (uint64_t)(mono_ns() - t0);
+	return rc;
 }
 
-int
-redis_wait(struct redis *r, const struct rbatch *b, struct kc_err *err)
+static int
+wait_batch(struct redis *r, const struct rbatch *b, struct kc_err *err)
 {
-	void *rep;
 	int f;
 
-	if (!r->pending)
-		return 0;
-	r->pending = 0;
-	if (redisGetReply(r->c, &rep) != REDIS_OK) {
-		kc_errf(err, "%s", io_error(r));
-		disconnect(r);
-		f = F_RETRY;
-	} else if (batch_reply(r, b, rep, &f, err) == 0) {
+	if (read_batch(r, b, &f, err) == 0) {
 		applied(r, b);
 		return 0;
 	}
@@ -885,6 +1083,43 @@ redis_wait(struct redis *r, const struct rbatch *b, struct kc_err *err)
 		return -1;
 	applied(r, b);
 	return 0;
+}
+
+int
+redis_wait(struct redis *r, const struct rbatch *b, struct kc_err *err)
+{
+	int64_t t0;
+	int rc;
+
+	if (!r->pending)
+		return 0;
+	r->pending = 0;
+	t0 = mono_ns();
+	rc = wait_batch(r, b, err);
+	r->busy_ns += (uint64_t)(mono_ns() - t0);
+	return rc;
+}
+
+void
+redis_abandon(struct redis *r)
+{
+	/* A reply may be owed on the connection; the next batch starts on a new one, and
+	 * under a token number of its own (send_batch). */
+	disconnect(r);
+	r->pending = 0;
+	r->cmd.len = 0;
+}
+
+void
+redis_deadline(struct redis *r, int64_t ms)
+{
+	r->deadline = ms;
+}
+
+double
+redis_busy_ms(const struct redis *r)
+{
+	return (double)r->busy_ns / 1e6;
 }
 
 struct hget {
@@ -921,8 +1156,12 @@ redis_hget(struct redis *r, const char *key, const char *field, size_t flen, str
     int *found, struct kc_err *err)
 {
 	struct hget h = { key, field, flen, out, found };
+	int64_t t0 = mono_ns();
+	int rc;
 
-	return with_retries(r, hget_step, &h, err);
+	rc = with_retries(r, hget_step, &h, err);
+	r->busy_ns += (uint64_t)(mono_ns() - t0);
+	return rc;
 }
 
 uint64_t
@@ -959,26 +1198,4 @@ int
 redis_auth_failed(const struct redis *r)
 {
 	return r->auth_failed;
-}
-
-/* TEMPORARY (lead): replaced by the redis9 branch. */
-void
-redis_deadline(struct redis *r, int64_t ms)
-{
-	(void)r, (void)ms;
-}
-
-void
-redis_abandon(struct redis *r)
-{
-	disconnect(r);
-	r->pending = 0;
-	r->batch++;
-}
-
-uint64_t
-redis_busy_ms(const struct redis *r)
-{
-	(void)r;
-	return 0;
 }

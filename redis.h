@@ -17,10 +17,12 @@ struct redis_opts {
 	long long	 ttl;		/* 0: none */
 	const char	*ckpt_key;	/* checkpoint hash */
 	const char	*dl_key;	/* dead-letter list, or NULL */
+	/* With N > 0, a batch counts as applied only once WAIT N timeout_ms says that N
+	 * replicas hold it; fewer is retried like a failure that can pass. */
+	int		 wait_replicas;
 	/* Set (by a signal handler) when the run is to stop: retries end at once.  Borrowed
 	 * for the life of the struct redis; may be NULL. */
 	volatile sig_atomic_t *stop;
-	int		 wait_replicas;	/* --wait-replicas: 0, none */
 };
 
 /* One batch.  Arrays are borrowed for the call. */
@@ -61,6 +63,21 @@ int		 redis_connect(struct redis *, struct kc_err *);
 int		 redis_send(struct redis *, const struct rbatch *, struct kc_err *);
 int		 redis_wait(struct redis *, const struct rbatch *, struct kc_err *);
 
+/* After a batch failed, before the next one is sent: drop the connection and any pending
+ * state.  The next batch gets a token of its own (so does every batch), so the failed one,
+ * should it still run on the server, never makes a later batch look applied. */
+void		 redis_abandon(struct redis *);
+
+/* From now on, every retry loop (connect, batch, hget) ends by ms, a CLOCK_MONOTONIC time
+ * in milliseconds (0: no deadline): no attempt or back-off pause starts that could not end
+ * by it, and socket timeouts are cut to the time left.  A failure so ended counts as given
+ * up (redis_gave_up) and its message ends "(stopped retrying: the deadline is near)". */
+void		 redis_deadline(struct redis *, int64_t ms);
+
+/* Milliseconds spent in the calls above (connecting, sending, waiting, retries and back-off
+ * pauses) since redis_new. */
+double		 redis_busy_ms(const struct redis *);
+
 /* The value of field in hash key; *found = 0 when there is none. */
 int		 redis_hget(struct redis *, const char *key, const char *field, size_t flen,
 		    struct buf *out, int *found, struct kc_err *);
@@ -71,17 +88,9 @@ uint64_t	 redis_batches(const struct redis *);
  * the credentials. */
 int		 redis_retries(const struct redis *);
 int		 redis_auth_failed(const struct redis *);
-/* After a failure: 1 when it was one that could pass and --retries ran out (0 when it
- * cannot pass, or a signal stopped the retries). */
+/* After a failure: 1 when it was one that could pass and --retries ran out or the deadline
+ * came near (0 when it cannot pass, or a signal stopped the retries). */
 int		 redis_gave_up(const struct redis *);
-/* From now on, retries and waits end in time to be over by ms (CLOCK_MONOTONIC
- * milliseconds); 0: no deadline. */
-void		 redis_deadline(struct redis *, int64_t ms);
-/* After a batch failed, before the next: the connection is dropped, and the failed
- * batch's token is never used again (it may still run on the server). */
-void		 redis_abandon(struct redis *);
-/* Milliseconds spent in Redis calls since redis_new. */
-uint64_t	 redis_busy_ms(const struct redis *);
 /* The server's address as messages show it: unix:///PATH or HOST:PORT.  Borrowed. */
 const char	*redis_address(const struct redis *);
 

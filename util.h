@@ -20,9 +20,9 @@ struct text {
 	size_t		 n;
 };
 
-/* An error message filled by a module and printed by kincount.c. */
+/* An error message filled by a module and printed by the run (run.c) or kincount.c. */
 struct kc_err {
-	char	 msg[256];
+	char	 msg[512];	/* room for a message that names a checkpoint and its fix */
 };
 
 void	 kc_errf(struct kc_err *, const char *, ...)

@@ -9,10 +9,10 @@
 load helper
 load redis
 
-# The exit status when the Runtime API says "exit" (next answers 500), and when it cannot be
-# reached (gone, or nothing listening): both 0, the Runtime API's end being the normal end.
+# The exit status the man page gives when the Runtime API says "exit" (next answers 500), and
+# when it cannot be reached (gone, or nothing listening).
 EXIT_ON_500=0
-EXIT_API_GONE=0
+EXIT_API_GONE=4
 
 setup() {
 	redis_setup
@@ -76,7 +76,12 @@ invocation_facts() {
 	emu, maxbytes = sys.argv[1], int(sys.argv[2])
 	for line in open(os.path.join(emu, "ids")):
 	    name, rid = line.split()
-	    doc = json.load(open(os.path.join(emu, "served", name + ".json"), "rb"))
+	    try:
+	        doc = json.load(open(os.path.join(emu, "served", name + ".json"), "rb"))
+	        doc["Records"][0]["kinesis"]["sequenceNumber"]
+	    except (ValueError, KeyError, IndexError, TypeError):
+	        print(name, rid, "- - - - -")
+	        continue
 	    recs, events, rejected, keys = 0, 0, 0, []
 	    for rec in doc["Records"]:
 	        recs += 1
@@ -100,15 +105,21 @@ invocation_facts() {
 	EOF
 }
 
-# check_log_lines: every served event has exactly one line on stderr naming its request id,
-# and that line holds the event count (as a word) and the first two keys.
+# check_log_lines: every served event has exactly one log line on stderr, in the man page's
+# form, with its request id, its own counts (the test templates make two keys per event) and
+# its first two keys.
 check_log_lines() {
-	local name rid recs events rejected k1 k2 lines
+	local name rid recs events rejected k1 k2 lines re
 	while read -r name rid recs events rejected k1 k2; do
-		lines=$(grep -F -- "$rid" <<< "$kstderr") || fail "no log line names $rid: $kstderr"
+		[ "$recs" != - ] || continue
+		lines=$(grep -F -- "kincount: $rid: " <<< "$kstderr" | grep -v "^kincount: $rid:[0-9]") ||
+			fail "no log line names $rid: $kstderr"
 		assert_equal "$(wc -l <<< "$lines")" 1
-		[[ " $lines " =~ [^0-9]$events[^0-9] ]] || fail "no count $events in: $lines"
-		[[ $lines == *"$k1"* && $lines == *"$k2"* ]] || fail "no keys $k1 $k2 in: $lines"
+		re="^kincount: $rid: applied: $recs records, $events events, $((2 * events)) keys, "
+		re+="$rejected rejected, 0 filtered, 0 duplicates, [0-9]+\.[0-9] ms \(redis [0-9]+\.[0-9] ms\)"
+		[ "$events" = 0 ] || re+="; keys $k1, $k2"
+		re+='$'
+		[[ $lines =~ $re ]] || fail "log line: $lines; expected: $re"
 	done < <(invocation_facts "$EMU")
 }
 
@@ -178,28 +189,37 @@ check_log_lines() {
 @test "lambda: --stats=json prints one JSON object per invocation with its own numbers" {
 	gen_lambda 3 5 > ev
 	gen_lambda 1 4 40 | jq -c '.Records[1].kinesis.data = "@@@@"' >> ev
+	printf '{"foo":1}\n' >> ev
 	emu_start
 	emu_queue_lines e ev
 	lambda_bg --stats=json --dead-letter redis:kincount:dl
-	wait_for 30 emu_answered e-0003
+	wait_for 30 emu_answered e-0004
 	finish 10
 	assert_equal "$KSTATUS" "$EXIT_ON_500"
 	local objs
 	objs=$(grep '^{' <<< "$kstderr")
-	assert_equal "$(wc -l <<< "$objs")" 4
-	# Every line that is JSON is an object with the documented members, numbers all.
-	jq -e -s 'all(.[]; (.records | type) == "number" and (.events | type) == "number"
-		and (.rejected | type) == "number" and (.batches | type) == "number"
-		and (.redis_ms | type) == "number" and (.duration_ms | type) == "number"
-		and .redis_ms >= 0 and .duration_ms >= .redis_ms)' <<< "$objs"
+	assert_equal "$(wc -l <<< "$objs")" 5
+	# The documented members, numbers all; Redis time within the duration.
+	jq -e -s 'all(.[]; all(.records, .events, .keys, .rejected, .filtered, .duplicates,
+		.batches, .redis_ms, .duration_ms; type == "number")
+		and .redis_ms >= 0 and .duration_ms >= .redis_ms)' <<< "$(head -n 4 <<< "$objs")"
 	local name rid recs events rejected k1 k2 i=1 o
 	while read -r name rid recs events rejected k1 k2; do
 		o=$(sed -n "${i}p" <<< "$objs")
-		assert_equal "$(jq -c '[.records, .events, .rejected, .batches]' <<< "$o")" \
-			"[$recs,$events,$rejected,1]"
+		assert_equal "$(jq -c '[.request_id, .result, .records, .events, .keys, .rejected,
+			.batches, .first_keys]' <<< "$o")" \
+			"[\"$rid\",\"applied\",$recs,$events,$((2 * events)),$rejected,1,[\"$k1\",\"$k2\"]]"
 		i=$((i + 1))
-	done < <(invocation_facts "$EMU")
+	done < <(invocation_facts "$EMU" | head -n 4)
+	o=$(sed -n 5p <<< "$objs")
+	assert_equal "$(jq -c '[.request_id, .result, (.error | type)]' <<< "$o")" \
+		"[\"$(emu_rid e-0004)\",\"invalid\",\"string\"]"
 	assert_equal "$(rcli llen kincount:dl)" 1
+	# No text log line besides: every other line is the rejected record's message, or the
+	# message of the end.
+	assert_equal "$(grep -v '^{' <<< "$kstderr" | grep -v "^kincount: $(emu_rid e-0003):1: record 2 " |
+		grep -v -x 'kincount: lambda: next invocation: .*; exiting')" ''
+	assert_equal "$(grep -c "^kincount: $(emu_rid e-0003):1: record 2 " <<< "$kstderr")" 1
 }
 
 # --- the Redis connection ----------------------------------------------------------------------
@@ -378,10 +398,12 @@ check_log_lines() {
 @test "lambda: a record over --max-record-bytes is a dead letter, the others count, success" {
 	gen_lambda 1 4 > good
 	local big
-	big=$(python3 -c 'import json; print(json.dumps({"page": "x" * 5000, "n": 1}))')
+	big=$(python3 -c 'import json; print(json.dumps({"page": "x" * 7000, "n": 1}))')
 	jq -c --arg d "$(b64 "$big")" '.Records[2].kinesis.data = $d' good > oversized
+	# The record is over the limit, the event not over twice it (that is another case, below).
+	[ "$(wc -c < oversized)" -lt 12000 ]
 	emu_start
-	lambda_bg --dead-letter redis:kincount:dl --max-record-bytes 4096
+	lambda_bg --dead-letter redis:kincount:dl --max-record-bytes 6000
 	emu_queue a oversized
 	ok_answer a
 	jq -c 'del(.Records[2])' oversized > counted
@@ -390,6 +412,40 @@ check_log_lines() {
 	assert_equal "$(rcli llen kincount:dl)" 1
 	assert_equal "$(rcli lindex kincount:dl 0 | jq -r '[.reason, .sequence_number] | join(" ")')" \
 		"record too large $(jq -r '.Records[2].kinesis.sequenceNumber' oversized)"
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+}
+
+@test "lambda: an event over twice --max-record-bytes: Kincount.EventTooLarge, the loop goes on" {
+	gen_lambda 1 3 > small
+	gen_lambda 1 40 3 > large
+	# An even size n, so that n is exactly twice n/2 (JSON allows the blank added).
+	[ $(($(wc -c < large) % 2)) = 0 ] || sed -i 's/^/ /' large
+	local n
+	n=$(wc -c < large)
+	emu_start
+	# Twice the limit is n - 2: the event is not read.
+	lambda_bg --checkpoint --dead-letter redis:kincount:dl --max-record-bytes $((n / 2 - 1))
+	emu_queue a large
+	emu_queue b small
+	ok_answer b
+	[ ! -e "$EMU/out/$(emu_rid a).response" ]
+	jq -e '.errorType == "Kincount.EventTooLarge" and (.errorMessage | length) > 0' \
+		"$EMU/out/$(emu_rid a).error"
+	grep -qx 'Lambda-Runtime-Function-Error-Type: Kincount.EventTooLarge' \
+		"$EMU/out/$(emu_rid a).headers"
+	expect_counts small > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(rcli llen kincount:dl)" 0
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	# Twice the limit is n: the same event is read and counted.
+	rm "$EMU/stop"
+	lambda_bg --checkpoint --dead-letter redis:kincount:dl --max-record-bytes $((n / 2))
+	emu_queue c large
+	ok_answer c
+	expect_counts small large > want
+	assert_equal "$(redis_counters)" "$(cat want)"
 	finish 10
 	assert_equal "$KSTATUS" "$EXIT_ON_500"
 }
@@ -406,22 +462,26 @@ check_log_lines() {
 	printf '{"Records":[{"SequenceNumber":"1","Data":"e30=","PartitionKey":"p"}]}\n' > getrecords
 	head -c 100 e1 > cut
 	printf '{"Records":"none"}\n' > notarray
+	printf '{"Records":[]}\n' > empty
+	: > nothing
+	local bad="notjson norecords sqs getrecords cut notarray empty nothing"
 	emu_start
 	lambda_bg --checkpoint --dead-letter redis:kincount:dl
 	emu_queue a e1
 	local n
-	for n in notjson norecords sqs getrecords cut notarray; do
+	for n in $bad; do
 		emu_queue "b-$n" "$n"
 	done
 	emu_queue c e2
 	ok_answer a
-	for n in notjson norecords sqs getrecords cut notarray; do
+	for n in $bad; do
 		wait_for 30 emu_answered "b-$n"
 		[ ! -e "$EMU/out/$(emu_rid "b-$n").response" ] || fail "$n got a response"
 		emu_out "b-$n" error | jq -e '(.errorMessage | type) == "string"
-			and (.errorMessage | length) > 0 and (.errorType | type) == "string"' ||
+			and (.errorMessage | length) > 0 and .errorType == "Kincount.InvalidEvent"' ||
 			fail "$n: error body $(emu_out "b-$n" error)"
-		grep -qi '^Lambda-Runtime-Function-Error-Type: .' "$EMU/out/$(emu_rid "b-$n").headers" ||
+		grep -qx 'Lambda-Runtime-Function-Error-Type: Kincount.InvalidEvent' \
+			"$EMU/out/$(emu_rid "b-$n").headers" ||
 			fail "$n: no error type header: $(emu_out "b-$n" headers)"
 	done
 	ok_answer c
@@ -430,7 +490,7 @@ check_log_lines() {
 	assert_equal "$(rcli llen kincount:dl)" 0
 	finish 10
 	assert_equal "$KSTATUS" "$EXIT_ON_500"
-	assert_equal "$(requests POST 'invocation/[^/]+/error' 202)" 6
+	assert_equal "$(requests POST 'invocation/[^/]+/error' 202)" 8
 }
 
 # --- the Runtime API says exit, or goes away ---------------------------------------------------
@@ -515,20 +575,67 @@ print("127.0.0.1:%d" % s.getsockname()[1])')
 	assert_equal "$(cat "$EMU/ids" | wc -l)" 1
 }
 
+@test "lambda: next answering 403 again and again: five tries in a row, then exit 4" {
+	emu_start --status-next 403
+	gen_lambda 1 1 > ev
+	emu_queue a ev
+	lambda_bg
+	kc_wait 10
+	assert_equal "$KSTATUS" 4
+	assert_equal "$(requests GET invocation/next 403)" 5
+	assert_equal "$(wc -l < "$EMU/log")" 5
+	[ -e "$EMU/queue/a.json" ]
+	[[ $kstderr == *403* ]] || fail "stderr: $kstderr"
+}
+
+@test "lambda: SIGTERM during an invocation (Redis stopped): answered as failed, exit 143" {
+	gen_lambda 2 3 > ev
+	sed -n 1p ev > e1
+	sed -n 2p ev > e2
+	emu_start
+	lambda_bg --checkpoint --timeout-ms 5000 --retries 5
+	emu_queue a e1
+	ok_answer a
+	RESTART_AFTER=1
+	kill -STOP "$(redis_pid)"
+	emu_queue b e2
+	# Served, and kincount is waiting on the stopped server.
+	wait_for 10 test -e "$EMU/served/b.rid"
+	wait_for 10 in_syscall "$KPID" poll read
+	kill -TERM "$KPID"
+	# At once, not after --timeout-ms.
+	kc_wait 2
+	assert_equal "$KSTATUS" 143
+	failed_answer b "$(first_seq e2)"
+	kill -CONT "$(redis_pid)"
+	# Whether or not the server ran the batch it had been sent, a new runtime counts the
+	# redelivered event once.
+	lambda_bg --checkpoint
+	emu_queue c e2
+	ok_answer c
+	expect_counts e1 e2 > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+}
+
 # --- start-up errors ---------------------------------------------------------------------------
 
-# init_error_case ARG...: kincount --lambda ARG... exits 2 before asking for an event, having
-# posted the standard error body to /runtime/init/error with the error type header.
+# init_error_case ARG...: kincount --lambda ARG... exits 2 (or INIT_STATUS) before asking for an event, having
+# posted the standard error body to /runtime/init/error with the error type header (type
+# Kincount.UsageError, or INIT_TYPE).
 init_error_case() {
 	rm -f "$EMU/init-error" "$EMU/init-error.headers"
-	run -2 --separate-stderr kc --lambda "$@"
+	run "-${INIT_STATUS:-2}" --separate-stderr kc --lambda "$@"
 	assert_output ''
 	[[ $stderr == *kincount:* ]] || fail "$*: stderr: $stderr"
 	[ -e "$EMU/init-error" ] || fail "$*: nothing posted to init/error"
-	jq -e '(.errorMessage | type) == "string" and (.errorMessage | length) > 0
-		and (.errorType | type) == "string" and .stackTrace == []' "$EMU/init-error" ||
+	jq -e --arg t "${INIT_TYPE:-Kincount.UsageError}" '(.errorMessage | type) == "string"
+		and (.errorMessage | length) > 0 and .errorType == $t and .stackTrace == []' \
+		"$EMU/init-error" ||
 		fail "$*: init error body: $(cat "$EMU/init-error")"
-	grep -qi '^Lambda-Runtime-Function-Error-Type: .' "$EMU/init-error.headers" ||
+	grep -qx "Lambda-Runtime-Function-Error-Type: ${INIT_TYPE:-Kincount.UsageError}" \
+		"$EMU/init-error.headers" ||
 		fail "$*: no error type header: $(cat "$EMU/init-error.headers")"
 }
 
@@ -542,7 +649,11 @@ init_error_case() {
 	init_error_case -r "$REDIS_URL" "${KC_KEYS[@]}" ev
 	init_error_case -r "$REDIS_URL" -k 'kc:{page'
 	init_error_case -r 'redis://127.0.0.1:notaport' "${KC_KEYS[@]}"
-	assert_equal "$(requests POST init/error 202)" 6
+	init_error_case -r "$REDIS_URL" --strict "${KC_KEYS[@]}"
+	init_error_case -r "$REDIS_URL" --max-errors 3 "${KC_KEYS[@]}"
+	init_error_case -r "$REDIS_URL" -f json "${KC_KEYS[@]}"
+	init_error_case -r "$REDIS_URL" --show-checkpoint clicks/shardId-000000000000
+	assert_equal "$(requests POST init/error 202)" 10
 	assert_equal "$(requests GET invocation/next '[0-9]+')" 0
 	[ -e "$EMU/queue/a.json" ]
 	assert_equal "$(redis_counters)" ''
@@ -554,6 +665,14 @@ init_error_case() {
 	jq -e '.errorMessage | test("no-such-option")' "$EMU/init-error"
 	init_error_case -r "$REDIS_URL" -k
 	jq -e '.errorMessage | test("requires an argument|missing|-k")' "$EMU/init-error"
+	assert_equal "$(requests GET invocation/next '[0-9]+')" 0
+}
+
+@test "lambda: a password Redis refuses is an init error of type Kincount.RedisError, exit 3" {
+	RESTART_AFTER=1
+	[ "$(rcli config set requirepass sesame)" = OK ]
+	emu_start
+	INIT_STATUS=3 INIT_TYPE=Kincount.RedisError init_error_case -r "$REDIS_URL" "${KC_KEYS[@]}"
 	assert_equal "$(requests GET invocation/next '[0-9]+')" 0
 }
 

@@ -284,7 +284,8 @@ check_log_lines() {
 	assert_equal "$(checkpoint)" "$(last_seq e2)"
 	finish 10
 	assert_equal "$KSTATUS" "$EXIT_ON_500"
-	[[ $kstderr == *"$(emu_rid b)"* ]] || fail "no line names the failed invocation: $kstderr"
+	grep -q "^kincount: $(emu_rid b): not applied, to be retried from $(first_seq e2): 5 records, " \
+		<<< "$kstderr" || fail "no log line of the failed invocation: $kstderr"
 }
 
 @test "lambda: Redis unreachable at start: a failure answer, then counted once Redis is back" {
@@ -464,7 +465,7 @@ check_log_lines() {
 	printf '{"Records":"none"}\n' > notarray
 	printf '{"Records":[]}\n' > empty
 	: > nothing
-	local bad="notjson norecords sqs getrecords cut notarray empty nothing"
+	local bad="notjson norecords sqs getrecords cut notarray nothing"
 	emu_start
 	lambda_bg --checkpoint --dead-letter redis:kincount:dl
 	emu_queue a e1
@@ -480,6 +481,8 @@ check_log_lines() {
 		emu_out "b-$n" error | jq -e '(.errorMessage | type) == "string"
 			and (.errorMessage | length) > 0 and .errorType == "Kincount.InvalidEvent"' ||
 			fail "$n: error body $(emu_out "b-$n" error)"
+		grep -qx 'Content-Type: application/vnd.aws.lambda.error+json' \
+			"$EMU/out/$(emu_rid "b-$n").headers" || fail "$n: $(emu_out "b-$n" headers)"
 		grep -qx 'Lambda-Runtime-Function-Error-Type: Kincount.InvalidEvent' \
 			"$EMU/out/$(emu_rid "b-$n").headers" ||
 			fail "$n: no error type header: $(emu_out "b-$n" headers)"
@@ -490,7 +493,23 @@ check_log_lines() {
 	assert_equal "$(rcli llen kincount:dl)" 0
 	finish 10
 	assert_equal "$KSTATUS" "$EXIT_ON_500"
-	assert_equal "$(requests POST 'invocation/[^/]+/error' 202)" 8
+	assert_equal "$(requests POST 'invocation/[^/]+/error' 202)" 7
+}
+
+@test "lambda: an event whose Records array is empty is not a Kinesis event (man page: 'or empty')" {
+	gen_lambda 1 3 > e1
+	printf '{"Records":[]}\n' > empty
+	emu_start
+	lambda_bg --checkpoint
+	emu_queue a empty
+	emu_queue b e1
+	ok_answer b
+	[ ! -e "$EMU/out/$(emu_rid a).response" ] || fail "got a response: $(emu_out a response)"
+	jq -e '.errorType == "Kincount.InvalidEvent"' "$EMU/out/$(emu_rid a).error" > /dev/null
+	expect_counts e1 > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
 }
 
 # --- the Runtime API says exit, or goes away ---------------------------------------------------
@@ -634,6 +653,8 @@ init_error_case() {
 		and (.errorMessage | length) > 0 and .errorType == $t and .stackTrace == []' \
 		"$EMU/init-error" ||
 		fail "$*: init error body: $(cat "$EMU/init-error")"
+	grep -qx 'Content-Type: application/vnd.aws.lambda.error+json' "$EMU/init-error.headers" ||
+		fail "$*: $(cat "$EMU/init-error.headers")"
 	grep -qx "Lambda-Runtime-Function-Error-Type: ${INIT_TYPE:-Kincount.UsageError}" \
 		"$EMU/init-error.headers" ||
 		fail "$*: no error type header: $(cat "$EMU/init-error.headers")"

@@ -607,12 +607,14 @@ print("127.0.0.1:%d" % s.getsockname()[1])')
 	[[ $kstderr == *403* ]] || fail "stderr: $kstderr"
 }
 
-@test "lambda: SIGTERM during an invocation (Redis stopped): answered as failed, exit 143" {
+# sigterm_in_invocation TIMEOUT_MS: kincount counts event e1, then gets e2 with the server
+# stopped, and SIGTERM while it waits on the server; its pid in KPID (not yet collected).
+sigterm_in_invocation() {
 	gen_lambda 2 3 > ev
 	sed -n 1p ev > e1
 	sed -n 2p ev > e2
 	emu_start
-	lambda_bg --checkpoint --timeout-ms 5000 --retries 5
+	lambda_bg --checkpoint --timeout-ms "$1" --retries 5
 	emu_queue a e1
 	ok_answer a
 	RESTART_AFTER=1
@@ -622,8 +624,17 @@ print("127.0.0.1:%d" % s.getsockname()[1])')
 	wait_for 10 test -e "$EMU/served/b.rid"
 	wait_for 10 in_syscall "$KPID" poll read
 	kill -TERM "$KPID"
-	# At once, not after --timeout-ms.
+}
+
+@test "lambda: SIGTERM during an invocation ends kincount at once (not after --timeout-ms)" {
+	sigterm_in_invocation 10000
 	kc_wait 2
+	assert_equal "$KSTATUS" 143
+}
+
+@test "lambda: SIGTERM during an invocation: answered as failed; a new runtime counts it once" {
+	sigterm_in_invocation 1000
+	kc_wait 10
 	assert_equal "$KSTATUS" 143
 	failed_answer b "$(first_seq e2)"
 	kill -CONT "$(redis_pid)"

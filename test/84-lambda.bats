@@ -337,6 +337,29 @@ check_log_lines() {
 	assert_equal "$KSTATUS" "$EXIT_ON_500"
 }
 
+@test "lambda: Redis gone and many retries: the back-off ends before a deadline 3 s away" {
+	gen_lambda 2 5 > ev
+	sed -n 1p ev > e1
+	sed -n 2p ev > e2
+	emu_start
+	lambda_bg --checkpoint --timeout-ms 5000 --retries 100
+	emu_queue a e1
+	ok_answer a
+	redis_stop
+	emu_queue b e2 3000
+	failed_answer b "$(first_seq e2)"
+	local ms
+	ms=$(emu_out b ms_before_deadline)
+	[ "$ms" -gt 0 ] && [ "$ms" -lt 2000 ] || fail "answered $ms ms before the deadline"
+	redis_start
+	emu_queue c e2
+	ok_answer c
+	expect_counts e1 e2 > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+}
+
 @test "lambda: a deadline already past still gets an answer, and the next event is counted" {
 	gen_lambda 2 3 > ev
 	sed -n 1p ev > e1

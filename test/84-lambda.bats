@@ -3,8 +3,9 @@
 # many invocations counted exactly, bad and oversized records as dead letters in Redis with a
 # success answer, Redis down or stopped (the answer names the batch's first record; the
 # redelivered event counts once with --checkpoint), a deadline about to pass, events that are
-# not Kinesis events, the Runtime API going away, and init errors.  Expected counts, log lines
-# and statistics are worked out with python3 and jq from the event files, never by kincount.
+# not Kinesis events or too large, the Runtime API going away or failing, signals, and init
+# errors; and, last, the emulator itself.  Expected counts, log lines and statistics are worked
+# out with python3 and jq from the event files, never by kincount.
 
 load helper
 load redis
@@ -23,6 +24,7 @@ setup() {
 teardown() {
 	redis_teardown
 	emu_stop
+	tcp_stop
 }
 
 # lambda_bg OPTION...: kincount --lambda on the private Redis with the two test templates, in
@@ -255,6 +257,34 @@ check_log_lines() {
 	expect_counts ev > want
 	assert_equal "$(redis_counters)" "$(cat want)"
 	assert_equal "$(checkpoint)" "$(last_seq ev)"
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+}
+
+@test "lambda: a Redis URL on TCP (as ElastiCache is): counted exactly, one connection kept" {
+	tcp_start
+	RCLI_ADDR=(-h 127.0.0.1 -p "$TCP_PORT")
+	gen_lambda 3 4 > ev
+	emu_start
+	kc_bg --lambda -r "redis://127.0.0.1:$TCP_PORT" "${KC_KEYS[@]}" --checkpoint < /dev/null &
+	KPID=$!
+	sed -n 1p ev > e1
+	emu_queue a e1
+	ok_answer a
+	# kincount's connection: the one client that is not this redis-cli.
+	local conn
+	conn=$(rcli client list | grep -v 'cmd=client|list' | cut -d' ' -f1)
+	[[ $conn =~ ^id=[0-9]+$ ]] || fail "clients: $(rcli client list)"
+	sed -n 2,3p ev > rest
+	emu_queue_lines b rest
+	wait_for 30 emu_answered b-0001
+	ok_answer b-0000
+	ok_answer b-0001
+	expect_counts ev > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+	assert_equal "$(checkpoint)" "$(last_seq ev)"
+	# The same connection, still the only one.
+	assert_equal "$(rcli client list | grep -v 'cmd=client|list' | cut -d' ' -f1)" "$conn"
 	finish 10
 	assert_equal "$KSTATUS" "$EXIT_ON_500"
 }

@@ -88,3 +88,79 @@ wait_until() {
 	done
 	return 1
 }
+
+# --- the Lambda Runtime API emulator (test/lambda-emu.py) ------------------------------------
+
+# emu_start [OPTION...]: the emulator on the folder $BATS_TEST_TMPDIR/emu (EMU), its pid in
+# EMU_PID, AWS_LAMBDA_RUNTIME_API exported; waits (at most 10 s) until it listens.  Stop it
+# with emu_stop (from teardown).
+emu_start() {
+	EMU=$BATS_TEST_TMPDIR/emu
+	mkdir -p "$EMU"
+	rm -f "$EMU/addr"
+	python3 "$BATS_TEST_DIRNAME/lambda-emu.py" "$@" "$EMU" >>"$EMU/stderr" 2>&1 3>&- &
+	EMU_PID=$!
+	if ! wait_until 10 test -s "$EMU/addr"; then
+		fail "the emulator did not start: $(cat "$EMU/stderr")"
+		return 1
+	fi
+	AWS_LAMBDA_RUNTIME_API=$(cat "$EMU/addr")
+	export AWS_LAMBDA_RUNTIME_API
+}
+
+# emu_stop: ends the emulator, if it runs, and reaps it.
+emu_stop() {
+	if [ -n "${EMU_PID:-}" ]; then
+		kill -TERM "$EMU_PID" 2>/dev/null || true
+		wait "$EMU_PID" 2>/dev/null || true
+		EMU_PID=
+	fi
+}
+
+# emu_queue NAME FILE [DEADLINE_MS [ID]]: queues the event FILE as NAME (served in name order),
+# sidecars first and the event last, by a rename, so the emulator never sees half of it.
+emu_queue() {
+	[ -z "${3:-}" ] || printf '%s\n' "$3" > "$EMU/queue/$1.deadline"
+	[ -z "${4:-}" ] || printf '%s\n' "$4" > "$EMU/queue/$1.id"
+	cp "$2" "$EMU/queue/.$1.tmp"
+	mv "$EMU/queue/.$1.tmp" "$EMU/queue/$1.json"
+}
+
+# emu_queue_lines PREFIX FILE: queues every line of FILE as its own event PREFIX-NNNN.
+emu_queue_lines() {
+	local i=0 line
+	while IFS= read -r line; do
+		printf '%s\n' "$line" > "$BATS_TEST_TMPDIR/.line"
+		emu_queue "$(printf '%s-%04d' "$1" "$i")" "$BATS_TEST_TMPDIR/.line"
+		i=$((i + 1))
+	done < "$2"
+}
+
+# emu_rid NAME: the request id the served event NAME was given.
+emu_rid() {
+	cat "$EMU/served/$1.rid"
+}
+
+# emu_answered NAME: true once the served event NAME has an answer (response or error).
+emu_answered() {
+	local rid
+	rid=$(cat "$EMU/served/$1.rid" 2>/dev/null) || return 1
+	[ -e "$EMU/out/$rid.response" ] || [ -e "$EMU/out/$rid.error" ]
+}
+
+# emu_out NAME KIND: the stored answer of event NAME; KIND is response, error, headers or
+# ms_before_deadline.
+emu_out() {
+	cat "$EMU/out/$(emu_rid "$1").$2"
+}
+
+# unix_sockets_of PID: the inodes of the Unix-domain sockets PID has open, sorted, on one line
+# (so a Redis connection on a Unix socket is told from HTTP on TCP).
+unix_sockets_of() {
+	local s
+	for s in $(sockets_of "$1"); do
+		s=${s#socket:[}
+		s=${s%]}
+		awk -v i="$s" 'NR > 1 && $7 == i { print i }' /proc/net/unix
+	done | sort | tr '\n' ' '
+}

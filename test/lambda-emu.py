@@ -163,6 +163,9 @@ def quit_now(emu):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle and the
+    # client's delayed ACK would hold the body back (tens of ms per request).
+    disable_nagle_algorithm = True
 
     def version_string(self):
         return "lambda-emu/1"

@@ -122,13 +122,16 @@ static char last_warning[512];
 
 /* The Redis connection's socket, or -1: see struct redis_opts. */
 static volatile sig_atomic_t redis_sock = -1;
+/* Lambda: a signal ends a wait for Redis at once (the invocation is answered as failed, to
+ * be sent again), rather than after --timeout-ms.  A file run waits for the answer, so that
+ * a batch it sent is known to be applied or not. */
+static volatile sig_atomic_t cut_on_signal;
 
 static void
 on_signal(int sig)
 {
 	got_signal = sig;
-	/* A read from Redis that waits for a reply ends now, not after --timeout-ms. */
-	if (redis_sock >= 0)
+	if (cut_on_signal && redis_sock >= 0)
 		shutdown(redis_sock, SHUT_RDWR);
 }
 
@@ -1134,6 +1137,7 @@ static void
 event_begin(struct run *r, const char *name)
 {
 	r->lambda = 1;
+	cut_on_signal = 1;
 	r->status = KC_OK;
 	r->stopping = 0;
 	r->dl_failed = 0;

@@ -147,8 +147,6 @@ Architecture: $ARCH"
 	done
 	[ -n "$found" ] || fail "no package owns $path ($so)"
 	expected+=("$found")
-	# kincount-pull's awk.
-	expected+=("mawk|awk")
 	# Built with Debian's flags, never the sanitizers of a make check SANITIZE=1 around it.
 	[[ " ${expected[*]} " != *' libasan'* && " ${expected[*]} " != *' libubsan'* ]] ||
 		fail "the packaged kincount is a sanitizer build: ${expected[*]}"

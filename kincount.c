@@ -650,10 +650,13 @@ main(int argc, char *argv[])
 	if (c.lambda) {
 		/* A server that is down may come back by the first event; a refused password
 		 * or a server too old will not. */
-		if (run_connect(r, clock_ms(CLOCK_MONOTONIC) + INIT_CONNECT_MS, &fatal) != KC_OK &&
-		    fatal) {
-			run_free(r);
-			die(KC_SINK, "Kincount.RedisError");
+		if (run_connect(r, clock_ms(CLOCK_MONOTONIC) + INIT_CONNECT_MS, &fatal) != KC_OK) {
+			if (fatal) {
+				run_free(r);
+				die(KC_SINK, "Kincount.RedisError");
+			}
+			run_warnx("redis: not reached in %d ms at start-up; tried again at each "
+			    "invocation", INIT_CONNECT_MS);
 		}
 		run_catch_signals();
 		/* Lambda's own limit is 6 MB; an event may hold a record of the largest

@@ -49,6 +49,14 @@ counters() {
 	done
 }
 
+# all_counters: every string key but kincount's own, "KEY VALUE", sorted.
+all_counters() {
+	local k
+	for k in $(rcli --scan | grep -v '^kincount:' | sort); do
+		printf '%s %s\n' "$k" "$(rcli get "$k")"
+	done
+}
+
 KC_PAGE=(--checkpoint --stream st --shard s0 -f get-records -k '{page}')
 
 @test "out of order: a file that goes back below what the run read is not counted, warned once, exit 1" {
@@ -233,4 +241,42 @@ for i in range(3000):
 		done < produced
 		[ -n "$found" ] || fail "listed in the man page but not produced: $l"
 	done < listed
+}
+
+@test "README: a capture of two shards, replayed with the README's loop, counts once; again, adds nothing" {
+	local loop
+	# The loop as the README prints it, the socket made ours.
+	loop=$(awk '/^    for d in capture\/\*\/\*\/; do$/ {on = 1} on {print} on && /^    done$/ {exit}' \
+		"$BATS_TEST_DIRNAME/../README" | sed 's/^    //')
+	[ -n "$loop" ] || fail "no replay loop in README"
+	loop=${loop//unix:\/\/\/run\/redis\/redis.sock/$REDIS_URL}
+	mkdir -p capture/clicks/shardId-000000000000 capture/clicks/shardId-000000000001
+	page 100 101 102 | gzip > capture/clicks/shardId-000000000000/page-000001.json.gz
+	page 103 104 | gzip > capture/clicks/shardId-000000000000/page-000002.json.gz
+	# The other shard's numbers are lower: one --shard for both would call them out of order.
+	page 50 51 | gzip > capture/clicks/shardId-000000000001/page-000001.json.gz
+	# kincount as the README calls it: on PATH.
+	PATH=$(dirname "$KINCOUNT"):$PATH run -0 --separate-stderr bash -c "$loop"
+	assert_equal "$stderr" ''
+	for f in capture/*/*/*.json.gz; do zcat "$f"; done > all.json
+	# The default template, {@date}:{page}:{section}:{element}:{action}_{id}, as python makes it.
+	python3 - all.json > want <<-'PY'
+	import json, sys, datetime
+	for line in open(sys.argv[1]):
+	    for r in json.loads(line)["Records"]:
+	        d = datetime.datetime.fromtimestamp(r["ApproximateArrivalTimestamp"], datetime.timezone.utc)
+	        print("%s:p%s:::_ 1" % (d.strftime("%Y-%m-%d"), r["SequenceNumber"]))
+	PY
+	sort -o want want
+	assert_equal "$(all_counters)" "$(cat want)"
+	assert_equal "$(rcli hget kincount:checkpoints clicks/shardId-000000000000)" 104
+	assert_equal "$(rcli hget kincount:checkpoints clicks/shardId-000000000001)" 51
+	PATH=$(dirname "$KINCOUNT"):$PATH run -0 --separate-stderr bash -c "$loop"
+	assert_equal "$stderr" ''
+	assert_equal "$(all_counters)" "$(cat want)"
+	# And the mistake the loop avoids: both shards under one --shard.
+	rcli flushall > /dev/null
+	run -1 --separate-stderr kc -r "$REDIS_URL" --checkpoint --stream clicks \
+		--shard shardId-000000000000 capture/clicks/*/*.json.gz
+	stderr_has_re 'records out of order, not counted'
 }

@@ -34,6 +34,25 @@ lambda_bg() {
 	KPID=$!
 }
 
+# two_events N: files ev (two Lambda events of N records each), e1 and e2 (one each).
+two_events() {
+	gen_lambda 2 "$1" > ev
+	sed -n 1p ev > e1
+	sed -n 2p ev > e2
+}
+
+# counts_are EVENTFILE...: the counters in Redis are exactly what the events give (python3).
+counts_are() {
+	expect_counts "$@" > want
+	assert_equal "$(redis_counters)" "$(cat want)"
+}
+
+# finish_on_500: the emulator answers "exit"; kincount ends within 10 s with its status for it.
+finish_on_500() {
+	finish 10
+	assert_equal "$KSTATUS" "$EXIT_ON_500"
+}
+
 # finish SECONDS: tells the emulator to answer "exit" once its queue is empty and waits for
 # kincount to end (kc_wait: KSTATUS, kstderr).
 finish() {
@@ -135,14 +154,12 @@ check_log_lines() {
 	emu_queue_lines e ev
 	lambda_bg --checkpoint
 	wait_for 60 emu_answered e-0040
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	finish_on_500
 	assert_equal "$(cat out)" ''
 	for ((i = 0; i <= 40; i++)); do
 		ok_answer "$(printf 'e-%04d' "$i")"
 	done
-	expect_counts ev > want
-	assert_equal "$(redis_counters)" "$(cat want)"
+	counts_are ev
 	assert_equal "$(checkpoint)" "$(last_seq ev)"
 	assert_equal "$(requests GET invocation/next 200)" 41
 	assert_equal "$(requests POST 'invocation/[^/]+/response' 202)" 41
@@ -161,11 +178,9 @@ check_log_lines() {
 		emu_queue "s$i" one
 		ok_answer "s$i"
 		head -n "$i" ev > sofar
-		expect_counts sofar > want
-		assert_equal "$(redis_counters)" "$(cat want)"
+		counts_are sofar
 	done
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	finish_on_500
 	check_log_lines
 }
 
@@ -181,11 +196,9 @@ check_log_lines() {
 	emu_queue b small
 	ok_answer a
 	ok_answer b
-	expect_counts big small > want
-	assert_equal "$(redis_counters)" "$(cat want)"
+	counts_are big small
 	assert_equal "$(checkpoint)" "$(last_seq small)"
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	finish_on_500
 }
 
 @test "lambda: --stats=json prints one JSON object per invocation with its own numbers" {
@@ -196,8 +209,7 @@ check_log_lines() {
 	emu_queue_lines e ev
 	lambda_bg --stats=json --dead-letter redis:kincount:dl
 	wait_for 30 emu_answered e-0004
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	finish_on_500
 	local objs
 	objs=$(grep '^{' <<< "$kstderr")
 	assert_equal "$(wc -l <<< "$objs")" 5
@@ -254,11 +266,9 @@ check_log_lines() {
 	emu_queue d e4
 	ok_answer d
 	assert_equal "$(unix_sockets_of "$KPID")" "$second"
-	expect_counts ev > want
-	assert_equal "$(redis_counters)" "$(cat want)"
+	counts_are ev
 	assert_equal "$(checkpoint)" "$(last_seq ev)"
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	finish_on_500
 }
 
 @test "lambda: a Redis URL on TCP (as ElastiCache is): counted exactly, one connection kept" {
@@ -280,19 +290,15 @@ check_log_lines() {
 	wait_for 30 emu_answered b-0001
 	ok_answer b-0000
 	ok_answer b-0001
-	expect_counts ev > want
-	assert_equal "$(redis_counters)" "$(cat want)"
+	counts_are ev
 	assert_equal "$(checkpoint)" "$(last_seq ev)"
 	# The same connection, still the only one.
 	assert_equal "$(rcli client list | grep -v 'cmd=client|list' | cut -d' ' -f1)" "$conn"
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	finish_on_500
 }
 
 @test "lambda: Redis down: the answer names the event's first record; redelivered, it counts once" {
-	gen_lambda 2 5 > ev
-	sed -n 1p ev > e1
-	sed -n 2p ev > e2
+	two_events 5
 	emu_start
 	lambda_bg --checkpoint --retries 2 --timeout-ms 300
 	emu_queue a e1
@@ -309,19 +315,15 @@ check_log_lines() {
 	ok_answer c
 	emu_queue d e2
 	ok_answer d
-	expect_counts e1 e2 > want
-	assert_equal "$(redis_counters)" "$(cat want)"
+	counts_are e1 e2
 	assert_equal "$(checkpoint)" "$(last_seq e2)"
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	finish_on_500
 	grep -q "^kincount: $(emu_rid b): not applied, to be retried from $(first_seq e2): 5 records, " \
 		<<< "$kstderr" || fail "no log line of the failed invocation: $kstderr"
 }
 
 @test "lambda: Redis unreachable at start: a failure answer, then counted once Redis is back" {
-	gen_lambda 2 3 > ev
-	sed -n 1p ev > e1
-	sed -n 2p ev > e2
+	two_events 3
 	RESTART_AFTER=1
 	redis_stop
 	emu_start
@@ -333,16 +335,12 @@ check_log_lines() {
 	ok_answer b
 	emu_queue c e2
 	ok_answer c
-	expect_counts e1 e2 > want
-	assert_equal "$(redis_counters)" "$(cat want)"
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	counts_are e1 e2
+	finish_on_500
 }
 
 @test "lambda: a stopped Redis and a deadline 3 s away: a failure answer before the deadline" {
-	gen_lambda 2 5 > ev
-	sed -n 1p ev > e1
-	sed -n 2p ev > e2
+	two_events 5
 	emu_start
 	lambda_bg --checkpoint --timeout-ms 5000 --retries 5
 	emu_queue a e1
@@ -360,17 +358,13 @@ check_log_lines() {
 	kill -CONT "$(redis_pid)"
 	emu_queue c e2
 	ok_answer c
-	expect_counts e1 e2 > want
-	assert_equal "$(redis_counters)" "$(cat want)"
+	counts_are e1 e2
 	assert_equal "$(checkpoint)" "$(last_seq e2)"
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	finish_on_500
 }
 
 @test "lambda: Redis gone and many retries: the back-off ends before a deadline 3 s away" {
-	gen_lambda 2 5 > ev
-	sed -n 1p ev > e1
-	sed -n 2p ev > e2
+	two_events 5
 	emu_start
 	lambda_bg --checkpoint --timeout-ms 5000 --retries 100
 	emu_queue a e1
@@ -384,16 +378,12 @@ check_log_lines() {
 	redis_start
 	emu_queue c e2
 	ok_answer c
-	expect_counts e1 e2 > want
-	assert_equal "$(redis_counters)" "$(cat want)"
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	counts_are e1 e2
+	finish_on_500
 }
 
 @test "lambda: a deadline already past still gets an answer, and the next event is counted" {
-	gen_lambda 2 3 > ev
-	sed -n 1p ev > e1
-	sed -n 2p ev > e2
+	two_events 3
 	emu_start
 	lambda_bg --checkpoint
 	emu_queue a e1 -1000
@@ -413,10 +403,8 @@ check_log_lines() {
 	assert_equal "$(redis_counters)" "$(cat want)"
 	emu_queue c e2
 	ok_answer c
-	expect_counts e1 e2 > want
-	assert_equal "$(redis_counters)" "$(cat want)"
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	counts_are e1 e2
+	finish_on_500
 }
 
 # --- rejected records --------------------------------------------------------------------------
@@ -433,8 +421,7 @@ check_log_lines() {
 	emu_queue b after
 	ok_answer b
 	jq -c 'del(.Records[4]) | del(.Records[1])' bad > counted
-	expect_counts counted after > want
-	assert_equal "$(redis_counters)" "$(cat want)"
+	counts_are counted after
 	assert_equal "$(rcli llen kincount:dl)" 2
 	assert_equal "$(rcli lrange kincount:dl 0 -1 | jq -r .sequence_number)" \
 		"$(jq -r '.Records[1, 4].kinesis.sequenceNumber' bad)"
@@ -445,8 +432,7 @@ check_log_lines() {
 	ok_answer c
 	assert_equal "$(redis_counters)" "$(cat want)"
 	assert_equal "$(rcli llen kincount:dl)" 2
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	finish_on_500
 }
 
 @test "lambda: a record over --max-record-bytes is a dead letter, the others count, success" {
@@ -461,13 +447,11 @@ check_log_lines() {
 	emu_queue a oversized
 	ok_answer a
 	jq -c 'del(.Records[2])' oversized > counted
-	expect_counts counted > want
-	assert_equal "$(redis_counters)" "$(cat want)"
+	counts_are counted
 	assert_equal "$(rcli llen kincount:dl)" 1
 	assert_equal "$(rcli lindex kincount:dl 0 | jq -r '[.reason, .sequence_number] | join(" ")')" \
 		"record too large $(jq -r '.Records[2].kinesis.sequenceNumber' oversized)"
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	finish_on_500
 }
 
 @test "lambda: an event over twice --max-record-bytes: Kincount.EventTooLarge, the loop goes on" {
@@ -488,28 +472,22 @@ check_log_lines() {
 		"$EMU/out/$(emu_rid a).error"
 	grep -qx 'Lambda-Runtime-Function-Error-Type: Kincount.EventTooLarge' \
 		"$EMU/out/$(emu_rid a).headers"
-	expect_counts small > want
-	assert_equal "$(redis_counters)" "$(cat want)"
+	counts_are small
 	assert_equal "$(rcli llen kincount:dl)" 0
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	finish_on_500
 	# Twice the limit is n: the same event is read and counted.
 	rm "$EMU/stop"
 	lambda_bg --checkpoint --dead-letter redis:kincount:dl --max-record-bytes $((n / 2))
 	emu_queue c large
 	ok_answer c
-	expect_counts small large > want
-	assert_equal "$(redis_counters)" "$(cat want)"
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	counts_are small large
+	finish_on_500
 }
 
 # --- events that are not Kinesis events ------------------------------------------------------
 
 @test "lambda: an event that is not a Kinesis event gets an invocation error; the loop goes on" {
-	gen_lambda 2 3 > ev
-	sed -n 1p ev > e1
-	sed -n 2p ev > e2
+	two_events 3
 	printf 'this is not JSON\n' > notjson
 	printf '{"foo":1}\n' > norecords
 	printf '{"Records":[{"eventSource":"aws:sqs","body":"x"}]}\n' > sqs
@@ -541,11 +519,9 @@ check_log_lines() {
 			fail "$n: no error type header: $(emu_out "b-$n" headers)"
 	done
 	ok_answer c
-	expect_counts e1 e2 > want
-	assert_equal "$(redis_counters)" "$(cat want)"
+	counts_are e1 e2
 	assert_equal "$(rcli llen kincount:dl)" 0
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	finish_on_500
 	assert_equal "$(requests POST 'invocation/[^/]+/error' 202)" 7
 }
 
@@ -559,10 +535,8 @@ check_log_lines() {
 	ok_answer b
 	[ ! -e "$EMU/out/$(emu_rid a).response" ] || fail "got a response: $(emu_out a response)"
 	jq -e '.errorType == "Kincount.InvalidEvent"' "$EMU/out/$(emu_rid a).error" > /dev/null
-	expect_counts e1 > want
-	assert_equal "$(redis_counters)" "$(cat want)"
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	counts_are e1
+	finish_on_500
 }
 
 # --- the Runtime API says exit, or goes away ---------------------------------------------------
@@ -596,8 +570,7 @@ check_log_lines() {
 	assert_equal "$KSTATUS" "$EXIT_API_GONE"
 	[[ $kstderr == *kincount:* ]] || fail "no message: $kstderr"
 	[[ $kstderr != *AddressSanitizer* && $kstderr != *runtime\ error* ]] || fail "$kstderr"
-	expect_counts ev > want
-	assert_equal "$(redis_counters)" "$(cat want)"
+	counts_are ev
 }
 
 @test "lambda: the Runtime API goes away after an answer (--quit-after 2): a clean exit" {
@@ -611,8 +584,7 @@ check_log_lines() {
 	ok_answer e-0001
 	[ -e "$EMU/queue/e-0002.json" ]
 	head -n 2 ev > sofar
-	expect_counts sofar > want
-	assert_equal "$(redis_counters)" "$(cat want)"
+	counts_are sofar
 	assert_equal "$(checkpoint)" "$(last_seq sofar)"
 	[[ $kstderr != *AddressSanitizer* && $kstderr != *runtime\ error* ]] || fail "$kstderr"
 }
@@ -663,9 +635,7 @@ print("127.0.0.1:%d" % s.getsockname()[1])')
 # sigterm_in_invocation TIMEOUT_MS: kincount counts event e1, then gets e2 with the server
 # stopped, and SIGTERM while it waits on the server; its pid in KPID (not yet collected).
 sigterm_in_invocation() {
-	gen_lambda 2 3 > ev
-	sed -n 1p ev > e1
-	sed -n 2p ev > e2
+	two_events 3
 	emu_start
 	lambda_bg --checkpoint --timeout-ms "$1" --retries 5
 	emu_queue a e1
@@ -696,10 +666,8 @@ sigterm_in_invocation() {
 	lambda_bg --checkpoint
 	emu_queue c e2
 	ok_answer c
-	expect_counts e1 e2 > want
-	assert_equal "$(redis_counters)" "$(cat want)"
-	finish 10
-	assert_equal "$KSTATUS" "$EXIT_ON_500"
+	counts_are e1 e2
+	finish_on_500
 }
 
 # --- start-up errors ---------------------------------------------------------------------------

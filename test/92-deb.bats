@@ -119,8 +119,19 @@ Architecture: $ARCH"
 	done
 }
 
+# owner PATH: the package dpkg says owns the file PATH (under /lib or /usr/lib: the same
+# folder on a merged /usr, each package registering one of them); fails when none does.
+owner() {
+	local p pkg
+	for p in "$1" "/usr${1#/usr}" "${1#/usr}"; do
+		pkg=$(dpkg -S "$p" 2> /dev/null | sed -n '1s/:.*//p') && [ -n "$pkg" ] &&
+			echo "$pkg" && return 0
+	done
+	return 1
+}
+
 @test "Depends names the packages of the libraries kincount links; Recommends awscli, redis-tools" {
-	local x=$BATS_TEST_TMPDIR/x so path p pkg found expected=()
+	local x=$BATS_TEST_TMPDIR/x so path pkg expected=()
 	dpkg-deb -x "$DEB" "$x"
 	# Worked out apart from dpkg-shlibdeps: each library the binary names (DT_NEEDED), found
 	# where the loader finds it, and the package dpkg says owns that file (under /lib or
@@ -128,12 +139,8 @@ Architecture: $ARCH"
 	for so in $(readelf -d "$x/usr/bin/kincount" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
 		path=$(ldd "$x/usr/bin/kincount" | awk -v so="$so" '$1 == so { print $3 }')
 		[ -n "$path" ] || fail "ldd does not find $so"
-		found=
-		for p in "$path" "/usr${path#/usr}" "${path#/usr}"; do
-			pkg=$(dpkg -S "$p" 2> /dev/null | sed -n '1s/:.*//p') && [ -n "$pkg" ] && found=$pkg && break
-		done
-		[ -n "$found" ] || fail "no package owns $path ($so)"
-		expected+=("$found")
+		pkg=$(owner "$path") || fail "no package owns $path ($so)"
+		expected+=("$pkg")
 	done
 	[ "${#expected[@]}" -ge 6 ] || fail "only ${#expected[@]} libraries: ${expected[*]}"
 	# libcurl is loaded with dlopen (kincount --lambda): the soname the binary names, found
@@ -141,12 +148,8 @@ Architecture: $ARCH"
 	so=$(strings "$x/usr/bin/kincount" | grep -m1 -x 'libcurl\.so\.[0-9]*')
 	[ -n "$so" ] || fail "the binary names no libcurl soname"
 	path=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64|64bit/ { print $NF; exit }')
-	found=
-	for p in "$path" "/usr${path#/usr}" "${path#/usr}"; do
-		pkg=$(dpkg -S "$p" 2> /dev/null | sed -n '1s/:.*//p') && [ -n "$pkg" ] && found=$pkg && break
-	done
-	[ -n "$found" ] || fail "no package owns $path ($so)"
-	expected+=("$found")
+	pkg=$(owner "$path") || fail "no package owns $path ($so)"
+	expected+=("$pkg")
 	# Built with Debian's flags, never the sanitizers of a make check SANITIZE=1 around it.
 	[[ " ${expected[*]} " != *' libasan'* && " ${expected[*]} " != *' libubsan'* ]] ||
 		fail "the packaged kincount is a sanitizer build: ${expected[*]}"

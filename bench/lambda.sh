@@ -79,26 +79,9 @@ trap 'exit 143' TERM
 
 # --- tools -------------------------------------------------------------------
 
-need() { # pairs of "command (or pc:module) / Debian package", as bench/run.sh
-	local missing=() check pkg
-	while [ $# -ge 2 ]; do
-		check=$1 pkg=$2
-		shift 2
-		case $check in
-		pc:*) pkg-config --exists "${check#pc:}" 2>/dev/null || missing+=("$pkg") ;;
-		*) command -v "$check" >/dev/null 2>&1 || missing+=("$pkg") ;;
-		esac
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	if [ "$(id -u)" -ne 0 ]; then
-		say "missing tools; install them with: apt-get install ${missing[*]}"
-		return 1
-	fi
-	say "installing ${missing[*]}"
-	apt-get update -qq >&2 || return 1
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >&2
-}
+# need CHECK PACKAGE...: see bench/need.bash.
+# shellcheck source=bench/need.bash
+. "$ROOT/bench/need.bash"
 
 need jq jq python3 python3 curl curl redis-server redis-server redis-cli redis-tools \
 	"${CC:-cc}" gcc pc:libmd libmd-dev || exit 1

@@ -232,11 +232,21 @@ run_counted_new() {
 	cp "$BATS_TEST_TMPDIR/expected.ckpt.totals" "$W/counted.totals"
 }
 
+# only_stats SHARDS: stderr of the last pull is one --stats=json line for each of the
+# stream's SHARDS shards, in shard order, and nothing else.
+only_stats() {
+	local want got
+	want=$(for ((i = 0; i < $1; i++)); do printf 'e2e shardId-%012d\n' "$i"; done)
+	got=$(jq -r '"\(.stream) \(.shard)"' <<< "$stderr") || fail "stderr is not JSON lines: $stderr"
+	assert_equal "$got" "$want"
+}
+
 @test "e2e: two shards, plain records and KPL aggregates, a profile saying output = text" {
 	put 1 40 2
 	pull
 	assert_equal "$status" 0
 	assert_output ''
+	only_stats 2
 	counts_exact
 	run_counted_new
 	[ "$(wc -l < "$BATS_TEST_TMPDIR/expected.ckpt")" -eq 2 ]
@@ -246,6 +256,7 @@ run_counted_new() {
 	pull
 	assert_equal "$status" 0
 	assert_output ''
+	only_stats 2
 	counts_exact
 	run_counted_new
 	assert_equal "$(stats_sum records)" 0
@@ -256,6 +267,7 @@ run_counted_new() {
 	TZ=Asia/Kolkata pull
 	assert_equal "$status" 0
 	assert_output ''
+	only_stats 2
 	counts_exact
 	run_counted_new
 }
@@ -281,13 +293,25 @@ run_counted_new() {
 	redis_counters > "$BATS_TEST_TMPDIR/got"
 	! cmp -s "$BATS_TEST_TMPDIR/expected" "$BATS_TEST_TMPDIR/got" ||
 		fail "everything was counted before the kill: not a test of a kill mid-way"
-	pull -l 7
+	# Without -l: kinesalite answers MillisBehindLatest 0 even when a page was cut short by
+	# the limit, and kincount-pull stops at 0 (as Kinesis documents it: caught up).
+	pull
 	assert_equal "$status" 0
 	assert_output ''
+	only_stats 2
 	counts_exact
 	assert_equal "rejected $(stats_sum rejected)" "rejected 0"
 	assert_equal "duplicates $(stats_sum duplicates)" "duplicates 0"
 	cp "$BATS_TEST_TMPDIR/expected.ckpt.totals" "$W/counted.totals"
+}
+
+# only_stats SHARDS: stderr of the last pull is one --stats=json line for each of the
+# stream's SHARDS shards, in shard order, and nothing else.
+only_stats() {
+	local want got
+	want=$(for ((i = 0; i < $1; i++)); do printf 'e2e shardId-%012d\n' "$i"; done)
+	got=$(jq -r '"\(.stream) \(.shard)"' <<< "$stderr") || fail "stderr is not JSON lines: $stderr"
+	assert_equal "$got" "$want"
 }
 
 @test "e2e: a shard split with records on both sides; cli_timestamp_format = wire" {
@@ -307,6 +331,7 @@ run_counted_new() {
 	profile
 	assert_equal "$status" 0
 	assert_output ''
+	only_stats 4
 	counts_exact
 	run_counted_new
 	[ "$(wc -l < "$BATS_TEST_TMPDIR/expected.ckpt")" -eq 4 ]
@@ -334,11 +359,20 @@ run_counted_new() {
 	pull
 	assert_equal "$status" 3
 	assert_output ''
-	stderr_has_re 'shardId-000000000001'
-	stderr_has_re 'shardId-000000000003'
+	# Shards 0 (closed) and 1 fail, naming the address; 2 and 3 wait for their parent 0.
+	for i in 0 1; do
+		stderr_has_re "^kincount-pull: e2e/shardId-00000000000$i: .*127\.0\.0\.1:$RPORT"
+		stderr_has "kincount-pull: e2e/shardId-00000000000$i: kincount: Redis failed (exit 3)"
+	done
+	for i in 2 3; do
+		stderr_has "kincount-pull: e2e/shardId-00000000000$i: not started: its parent shardId-000000000000 is not drained"
+	done
+	refute_regex "$stderr" '"records"'
 	redis_tcp_start
 	pull
 	assert_equal "$status" 0
+	assert_output ''
+	only_stats 4
 	counts_exact
 	run_counted_new
 }

@@ -22,6 +22,7 @@ STREAM=e2e
 KEYS=(-k 'e2e:{page}' -k 'e2e:{@shard_id}:{page}' -k 'e2e:{@time:%Y-%m-%dT%H:%M}:{page}'
 	-k 'e2e:id:{id}')
 # A password with a space and shell characters: it must reach Redis and no command line.
+# shellcheck disable=SC2016 # the $ is part of the password
 PASS='e2e pass;$x'
 
 # aws ARG...: the AWS CLI on the emulator, JSON whatever the profile says.
@@ -94,7 +95,7 @@ setup_file() {
 		AWS_ENDPOINT_URL AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE AWS_CLI_AUTO_PROMPT \
 		HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy
 	export AWS_ACCESS_KEY_ID=e2e-key AWS_SECRET_ACCESS_KEY=e2e-secret AWS_REGION=us-east-1 \
-		AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_PAGER= \
+		AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_PAGER='' \
 		AWS_CONFIG_FILE=$W/aws-config AWS_SHARED_CREDENTIALS_FILE=$W/aws-credentials \
 		NO_PROXY=127.0.0.1 XDG_RUNTIME_DIR=$W HOME=$W
 	: > "$AWS_SHARED_CREDENTIALS_FILE"
@@ -104,7 +105,8 @@ setup_file() {
 	export REDISCLI_AUTH=$PASS
 	export REDIS_PIDFILE=$W/redis.pid
 	redis_tcp_start
-	export RPORT=$(cat "$W/redis.port")
+	RPORT=$(cat "$W/redis.port")
+	export RPORT
 	export E2E_REDIS=redis://127.0.0.1:$RPORT
 	kinesalite_start
 	export KPORT ENDPOINT=http://127.0.0.1:$KPORT
@@ -127,7 +129,7 @@ setup() {
 	# helper.bash unsets it as every test file is loaded again for each test.
 	export REDISCLI_AUTH=$PASS
 	RCLI_ADDR=(-h 127.0.0.1 -p "$RPORT")
-	cd "$BATS_TEST_TMPDIR"
+	cd "$BATS_TEST_TMPDIR" || return 1
 	PPID_BG=
 }
 
@@ -210,6 +212,13 @@ counts_exact() {
 	checkpoints > "$BATS_TEST_TMPDIR/got.ckpt"
 	diff -u "$BATS_TEST_TMPDIR/expected.ckpt" "$BATS_TEST_TMPDIR/got.ckpt" ||
 		fail "the checkpoints differ from the last record of each shard"
+	cp "$BATS_TEST_TMPDIR/expected" "$W/expected.last"
+	cp "$BATS_TEST_TMPDIR/expected.ckpt" "$W/expected.ckpt.last"
+}
+
+# shard_lines SHARD FILE: the lines of FILE (counters or checkpoints) of shard SHARD.
+shard_lines() {
+	grep -F "$1" "$2" || true
 }
 
 # stats_sum NAME: the sum of NAME over the --stats=json lines of the last pull.
@@ -375,4 +384,50 @@ only_stats() {
 	only_stats 4
 	counts_exact
 	run_counted_new
+}
+
+@test "e2e: -s reads only the shards named; the next run reads the others" {
+	local i
+	put 6 24 1
+	pull -s shardId-000000000001
+	assert_equal "$status" 0
+	assert_output ''
+	assert_equal "$(jq -r .shard <<< "$stderr")" shardId-000000000001
+	expected
+	redis_counters > "$BATS_TEST_TMPDIR/got"
+	checkpoints > "$BATS_TEST_TMPDIR/got.ckpt"
+	# Shard 1 is up to date; shards 2 and 3 are as the last run left them.
+	assert_equal "$(shard_lines shardId-000000000001 "$BATS_TEST_TMPDIR/got")" \
+		"$(shard_lines shardId-000000000001 "$BATS_TEST_TMPDIR/expected")"
+	assert_equal "$(shard_lines shardId-000000000001 "$BATS_TEST_TMPDIR/got.ckpt")" \
+		"$(shard_lines shardId-000000000001 "$BATS_TEST_TMPDIR/expected.ckpt")"
+	for i in 2 3; do
+		assert_equal "$(shard_lines "shardId-00000000000$i" "$BATS_TEST_TMPDIR/got")" \
+			"$(shard_lines "shardId-00000000000$i" "$W/expected.last")"
+		assert_equal "$(shard_lines "shardId-00000000000$i" "$BATS_TEST_TMPDIR/got.ckpt")" \
+			"$(shard_lines "shardId-00000000000$i" "$W/expected.ckpt.last")"
+	done
+	# Round 6 put records on shards 2 and 3 too, so this test checks something.
+	[ "$(shard_lines shardId-000000000002 "$BATS_TEST_TMPDIR/expected.ckpt")" != \
+		"$(shard_lines shardId-000000000002 "$W/expected.ckpt.last")" ]
+	local first=$stderr
+	pull
+	assert_equal "$status" 0
+	assert_output ''
+	only_stats 4
+	counts_exact
+	# The two runs together read each new record once.
+	stderr=$first$'\n'$stderr
+	run_counted_new
+}
+
+@test "e2e: an endpoint where nothing listens: exit 5, the failed aws call named, nothing counted" {
+	local before port
+	before=$(redis_counters)
+	port=$(free_port)
+	run -5 --separate-stderr timeout 120 "$KINCOUNT_PULL" -e "http://127.0.0.1:$port" "$STREAM" \
+		"$E2E_REDIS" -- -q "${KEYS[@]}"
+	assert_output ''
+	assert_equal "$stderr" "kincount-pull: e2e: aws kinesis list-shards failed (exit 255): Could not connect to the endpoint URL: \"http://127.0.0.1:$port/\""
+	assert_equal "$(redis_counters)" "$before"
 }

@@ -27,7 +27,7 @@ tree() {
 }
 
 setup() {
-	cd "$BATS_TEST_TMPDIR"
+	cd "$BATS_TEST_TMPDIR" || return 1
 	unset KINCOUNT_E2E
 }
 

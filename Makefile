@@ -100,6 +100,9 @@ bench-collide: kincount
 
 lint:
 	mandoc -Tlint -Wwarning man/kincount.1
+	mandoc -Tlint -Wwarning man/kincount-pull.1
+	dash -n kincount-pull
+	shellcheck -s sh kincount-pull
 
 # libFuzzer with ASan and UBSan over the decoder and the templates: first the inputs that
 # once failed (fuzz/regress), then FUZZ_SECONDS of new ones from the fixtures.
@@ -154,9 +157,12 @@ install: kincount
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 kincount $(DESTDIR)$(BINDIR)/kincount
 	install -m 644 man/kincount.1 $(DESTDIR)$(MANDIR)/man1/kincount.1
+	install -m 755 kincount-pull $(DESTDIR)$(BINDIR)/kincount-pull
+	install -m 644 man/kincount-pull.1 $(DESTDIR)$(MANDIR)/man1/kincount-pull.1
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/kincount $(DESTDIR)$(MANDIR)/man1/kincount.1
+	rm -f $(DESTDIR)$(BINDIR)/kincount-pull $(DESTDIR)$(MANDIR)/man1/kincount-pull.1
 
 clean:
 	rm -f kincount $(OBJS) .build-* fuzz/fuzz_decode fuzz/fuzz_gunzip fuzz/fuzz_kpl $(FUZZ_OBJS) $(REPLAYS) $(CLANG_REPLAYS)

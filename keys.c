@@ -77,6 +77,7 @@ struct tmpl_set {
 	size_t		 nc;
 	const struct mnode *time_node;
 	int		 time_slot;
+	uint64_t	 time_found, time_missing;	/* events with and without it */
 	char		*time_path;
 	int		 uses_time;
 	size_t		 prefix_len;
@@ -513,6 +514,13 @@ tmpl_add_where(struct tmpl_set *s, const char *str, size_t *col, struct kc_err *
 			kc_errf(err, "out of memory");
 			return -1;
 		}
+		/* 'page==cart' compares with '=cart': allowed, but likely a slip. */
+		if (c->len > 0 && c->text[0] == '=') {
+			*col = used + 1;
+			kc_errf(err, "the text to compare with starts with '=': did you mean "
+			    "'%.*s%.*s'?", (int)used, str, (int)(n - used - 1), str + used + 1);
+			return 1;
+		}
 	}
 	return 0;
 }
@@ -773,14 +781,18 @@ event_time(struct tmpl_set *s, const struct event *ev, int64_t *t)
 		switch (v->type) {
 		case SLOT_MISSING:
 		case SLOT_NULL:
+			s->time_missing++;
 			break;
 		case SLOT_NUMBER:
 		case SLOT_STRING:
+			s->time_found++;
 			return kc_time_parse(v->p, v->n, v->type == SLOT_STRING,
 			    s->o.local_time, t);
 		case SLOT_BADUTF8:
+			s->time_found++;
 			return -2;
 		default:
+			s->time_found++;
 			return -1;
 		}
 	}
@@ -969,4 +981,11 @@ tmpl_key(const struct tmpl_set *s, size_t i, size_t *len)
 {
 	*len = s->refs[i].len;
 	return s->keys.p + s->refs[i].off;
+}
+
+void
+tmpl_time_stats(const struct tmpl_set *s, uint64_t *found, uint64_t *missing)
+{
+	*found = s->time_found;
+	*missing = s->time_missing;
 }

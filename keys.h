@@ -27,7 +27,8 @@ struct tmpl_set	*tmpl_new(const struct keys_opts *, struct matcher *m);
 void		 tmpl_free(struct tmpl_set *);
 
 /* Compile a key template, a --where condition, or the --time-field path.  On a mistake,
- * return -1 with err filled and *col set to its 1-based column. */
+ * return -1 with err filled and *col set to its 1-based column.  tmpl_add_where returns 1
+ * (taken, with a warning in err and *col) for a condition that is likely a slip. */
 int		 tmpl_add_key(struct tmpl_set *, const char *, size_t *col, struct kc_err *);
 int		 tmpl_add_where(struct tmpl_set *, const char *, size_t *col, struct kc_err *);
 int		 tmpl_set_time_field(struct tmpl_set *, const char *, size_t *col,
@@ -50,6 +51,9 @@ int		 tmpl_match(struct tmpl_set *, const struct event *, enum kc_reason *why,
 int		 tmpl_expand(struct tmpl_set *, const struct event *, enum kc_reason *why,
 		    const char **msg);
 size_t		 tmpl_nkeys(const struct tmpl_set *);
+/* --time-field: the events that had it (a time or not), and those where it was missing or
+ * null and the arrival time was used instead.  Counted only when a key needs the time. */
+void		 tmpl_time_stats(const struct tmpl_set *, uint64_t *found, uint64_t *missing);
 /* Key i of the last expansion; borrowed until the next call. */
 const char	*tmpl_key(const struct tmpl_set *, size_t i, size_t *len);
 

@@ -152,8 +152,9 @@ number(const char *opt, const char *arg, long long min, long long max)
 	return v;
 }
 
+/* A mistake in a template, condition or path: a usage error naming the column. */
 static void
-template_error(const char *opt, const char *text, size_t col, const struct kc_err *err)
+template_warning(const char *opt, const char *text, size_t col, const struct kc_err *err)
 {
 	struct buf b = { 0 };
 
@@ -161,6 +162,15 @@ template_error(const char *opt, const char *text, size_t col, const struct kc_er
 	buf_addc(&b, '\0');
 	run_warnx("%s '%s': column %zu: %s", opt, b.p, col, err->msg);
 	buf_free(&b);
+}
+
+static void	template_error(const char *, const char *, size_t, const struct kc_err *)
+		    __attribute__((noreturn));
+
+static void
+template_error(const char *opt, const char *text, size_t col, const struct kc_err *err)
+{
+	template_warning(opt, text, col, err);
 	die(KC_USAGE, "Kincount.UsageError");
 }
 
@@ -328,7 +338,7 @@ parse_options(int argc, char *argv[], struct config *c)
 			    STATS_TEXT + choice("--stats", optarg, forms);
 			break;
 		case 't':
-			c->time_field = optarg;
+			c->time_field = c->o.time_field = optarg;
 			break;
 		case 'V':
 			puts("kincount " KC_VERSION);
@@ -462,6 +472,8 @@ check_options(const struct config *c, int nfiles)
 		why = "--shard: an id with '/' cannot be checkpointed (the field is STREAM/SHARD)";
 	else if (c->show_ckpt != NULL && strchr(c->show_ckpt, '/') == NULL)
 		why = "--show-checkpoint: expected STREAM/SHARD";
+	else if (c->show_ckpt != NULL && nfiles > 0)
+		why = "--show-checkpoint reads no input: no file may be given";
 	if (why != NULL) {
 		run_warnx("%s", why);
 		usage();
@@ -484,8 +496,13 @@ compile(struct config *c, struct matcher **pm, struct tmpl_set **tmpl)
 		if (tmpl_add_key(*tmpl, c->keys.v[i], &col, &err) == -1)
 			template_error("--key", c->keys.v[i], col, &err);
 	for (size_t i = 0; i < c->wheres.n; i++)
-		if (tmpl_add_where(*tmpl, c->wheres.v[i], &col, &err) == -1)
+		switch (tmpl_add_where(*tmpl, c->wheres.v[i], &col, &err)) {
+		case -1:
 			template_error("--where", c->wheres.v[i], col, &err);
+		case 1:
+			template_warning("--where", c->wheres.v[i], col, &err);
+			break;
+		}
 	if (c->time_field != NULL &&
 	    tmpl_set_time_field(*tmpl, c->time_field, &col, &err) == -1)
 		template_error("--time-field", c->time_field, col, &err);

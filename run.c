@@ -90,12 +90,16 @@ struct run {
 
 	/* statistics */
 	unsigned long long	 records, events, keys, rejected, filtered, duplicates;
+	unsigned long long	 out_of_order;
+	unsigned long long	 in_ooo;	/* of them, in the current input */
+	struct buf		 ooo_note;	/* the first of those, for the warning */
 	unsigned long long	 per_reason[R_NREASONS];
 	int			 reason_order[R_NREASONS];
 	int			 nreasons;
 
 	/* progress meter */
 	uint64_t		 total_bytes, done_bytes;
+	int			 sized;		/* every input a regular file: total_bytes holds */
 	struct timespec		 start, last_draw;
 	int			 drawn;
 
@@ -208,10 +212,18 @@ progress_draw(struct run *r, uint64_t current)
 		return;
 	r->last_draw = now;
 	secs = elapsed(r);
+	rate = secs > 0 ? (double)r->records / secs : 0;
+	if (!r->sized) {
+		/* A pipe, say: how much is to come is not known. */
+		fprintf(stderr, "\rkincount: %llu records %.1f MB %.0f records/s\033[K",
+		    r->records, (double)done / 1e6, rate);
+		fflush(stderr);
+		r->drawn = 1;
+		return;
+	}
 	pct = r->total_bytes ? 100.0 * (double)done / (double)r->total_bytes : 0;
 	if (pct > 100)
 		pct = 100;
-	rate = secs > 0 ? (double)r->records / secs : 0;
 	eta = done > 0 && r->total_bytes > done ?
 	    secs * (double)(r->total_bytes - done) / (double)done : 0;
 	fprintf(stderr, "\rkincount: %.0f%% %llu records %.0f records/s ETA %d:%02d\033[K",
@@ -727,6 +739,25 @@ checkpoint_new(struct run *r, const struct recmeta *m)
 		r->skip_record = 1;
 		return 0;
 	}
+	if (rc == 2) {
+		/* Not counted, and said once per input (out_of_order_report). */
+		if (r->in_ooo++ == 0) {
+			struct text max = sink_checkpoint_max(r->sink);
+			r->ooo_note.len = 0;
+			buf_add(&r->ooo_note, "in ", 3);
+			buf_add_escaped(&r->ooo_note, field->p, field->len);
+			buf_add(&r->ooo_note, ", ", 2);
+			buf_add_escaped(&r->ooo_note, m->seq.p, m->seq.n);
+			buf_add(&r->ooo_note, " came after ", 12);
+			buf_add_escaped(&r->ooo_note, max.p, max.n);
+			buf_add(&r->ooo_note, ", read earlier in this run", 26);
+			buf_addc(&r->ooo_note, '\0');
+		}
+		r->out_of_order++;
+		worst(r, KC_REJECTED);
+		r->skip_record = 1;
+		return 0;
+	}
 	return 1;
 }
 
@@ -930,6 +961,13 @@ input_ended(struct run *r)
 		sink_abort(r->sink);
 	}
 	r->doc_events = r->doc_keys = r->doc_filtered = 0;
+	if (r->in_ooo > 0) {
+		progress_erase(r);
+		run_warnx("%s: %llu %s out of order, not counted: %s: does the input mix "
+		    "shards, or overlap itself?", r->name, r->in_ooo,
+		    r->in_ooo == 1 ? "record" : "records", r->ooo_note.p ? r->ooo_note.p : "?");
+		r->in_ooo = 0;
+	}
 }
 
 /* ---- the read loop ------------------------------------------------------------------------ */
@@ -1027,24 +1065,31 @@ print_stats(struct run *r)
 	unsigned long long batches = r->redis ? redis_batches(r->redis) : 0;
 	unsigned long long cmds = r->redis ? redis_commands(r->redis) : 0;
 	struct decode_stats u = { 0 };
+	uint64_t tfound = 0, tmissing = 0;
 
 	if (r->dec != NULL)
 		decode_stats(r->dec, &u);
+	if (r->tmpl != NULL)
+		tmpl_time_stats(r->tmpl, &tfound, &tmissing);
 	if (r->o.stats == STATS_TEXT) {
 		fprintf(stderr, "kincount: records %llu, events %llu, keys %llu, "
 		    "distinct keys %llu, rejected %llu, filtered %llu, duplicates %llu, "
+		    "out of order %llu, time field missing %llu, "
 		    "aggregates %llu, sub-records %llu, log events %llu, control messages %llu, "
 		    "batches %llu, redis commands %llu, seconds %.3f, records/s %llu\n",
 		    r->records, r->events, r->keys, distinct, r->rejected, r->filtered,
-		    r->duplicates, (unsigned long long)u.aggregates,
+		    r->duplicates, r->out_of_order, (unsigned long long)tmissing,
+		    (unsigned long long)u.aggregates,
 		    (unsigned long long)u.subrecords, (unsigned long long)u.log_events,
 		    (unsigned long long)u.control, batches, cmds, secs, rate);
 	} else if (r->o.stats == STATS_JSON) {
-		json_t *o = json_pack("{sIsIsIsIsIsIsIsIsIsIsIsIsIsfsI}",
+		json_t *o = json_pack("{sIsIsIsIsIsIsIsIsIsIsIsIsIsIsIsfsI}",
 		    "records", (json_int_t)r->records, "events", (json_int_t)r->events,
 		    "keys", (json_int_t)r->keys, "distinct_keys", (json_int_t)distinct,
 		    "rejected", (json_int_t)r->rejected, "filtered", (json_int_t)r->filtered,
 		    "duplicates", (json_int_t)r->duplicates,
+		    "out_of_order", (json_int_t)r->out_of_order,
+		    "time_field_missing", (json_int_t)tmissing,
 		    "aggregates", (json_int_t)u.aggregates, "sub_records", (json_int_t)u.subrecords,
 		    "log_events", (json_int_t)u.log_events,
 		    "control_messages", (json_int_t)u.control, "batches", (json_int_t)batches,
@@ -1082,6 +1127,9 @@ event_begin(struct run *r, const char *name)
 	r->stopping = 0;
 	r->dl_failed = 0;
 	r->records = r->events = r->keys = r->rejected = r->filtered = r->duplicates = 0;
+	r->out_of_order = 0;
+	/* What earlier events applied is a redelivery's duplicate, not out of order. */
+	sink_checkpoint_rebase(r->sink);
 	memset(r->per_reason, 0, sizeof(r->per_reason));
 	r->nreasons = 0;
 	r->docs = 0;
@@ -1232,6 +1280,26 @@ run_event(struct run *r, const char *name, const char *body, size_t len, int64_t
 	    r->redis ? redis_busy_ms(r->redis) - busy : 0);
 }
 
+/* --time-field that no event had: every key's time was the arrival time instead, which is
+ * silent per event (the field may be missing in some), so it is said once, at the end. */
+static void
+time_field_note(struct run *r)
+{
+	uint64_t found, missing;
+
+	if (r->o.time_field == NULL || r->tmpl == NULL)
+		return;
+	tmpl_time_stats(r->tmpl, &found, &missing);
+	if (found == 0 && missing > 0) {
+		struct buf b = { 0 };
+		buf_add_escaped(&b, r->o.time_field, strlen(r->o.time_field));
+		buf_addc(&b, '\0');
+		run_warnx("--time-field '%s' was in none of the %llu events: their arrival times "
+		    "were used", b.p ? b.p : "", (unsigned long long)missing);
+		buf_free(&b);
+	}
+}
+
 /* ---- set-up and the end of a file run -------------------------------------------------- */
 
 /* --show-checkpoint: print the stored sequence number, if any. */
@@ -1365,6 +1433,7 @@ run_free(struct run *r)
 	buf_free(&r->first_seq);
 	buf_free(&r->first_keys);
 	buf_free(&r->invalid);
+	buf_free(&r->ooo_note);
 	free(r);
 }
 
@@ -1378,8 +1447,21 @@ run_connect(struct run *r, int64_t deadline, int *fatal)
 		return KC_OK;
 	redis_deadline(r->redis, deadline);
 	if (redis_connect(r->redis, &err) == -1) {
+		int retries = redis_retries(r->redis);
+		char after[48] = "";
+
 		*fatal = !redis_gave_up(r->redis);
-		redis_failed(r, err.msg);
+		if (retries > 0)
+			snprintf(after, sizeof(after), " (after %d %s)", retries,
+			    retries == 1 ? "retry" : "retries");
+		/* No batch was tried yet: the message is about the connection alone. */
+		if (redis_auth_failed(r->redis))
+			run_warnx("redis: authentication failed: %s", err.msg);
+		else if (strstr(err.msg, redis_address(r->redis)) != NULL)
+			run_warnx("redis: %s%s", err.msg, after);
+		else
+			run_warnx("redis: %s: %s%s", redis_address(r->redis), err.msg, after);
+		worst(r, KC_SINK);
 		r->sink_dead = 1;
 	}
 	redis_deadline(r->redis, 0);
@@ -1411,6 +1493,7 @@ run_progress(struct run *r, int nfiles, char *const files[])
 		else
 			regular = 0;
 	}
+	r->sized = regular;
 	if (r->o.progress == -1)
 		r->o.progress = isatty(STDERR_FILENO) && regular;
 }
@@ -1438,6 +1521,7 @@ run_finish(struct run *r)
 		if (bad && !r->dl_failed)
 			dead_letter_lost(r, errno);
 	}
+	time_field_note(r);
 	summary(r);
 	print_stats(r);
 	if (fflush(stdout) == EOF || ferror(stdout)) {

@@ -31,6 +31,7 @@ struct run_opts {
 	const char		*redis_url;	/* -r, or NULL */
 	long long		 batch;		/* --batch */
 	int			 checkpoint;
+	const char		*time_field;	/* -t, for messages */
 	struct decode_opts	 dopt;
 	struct redis_opts	 ropt;
 };

@@ -47,6 +47,8 @@ struct table {
 struct ckpt {
 	struct buf	 field;
 	struct buf	 stored;	/* in Redis, as this run last saw or left it */
+	struct buf	 base;		/* in Redis before the run (or Lambda event) began */
+	int		 has_base;
 	struct buf	 inflight;	/* highest in the batch sent, not yet acknowledged */
 	struct buf	 batch;		/* highest sequence number in the open batch */
 	struct buf	 doc;		/* highest in the open document */
@@ -60,6 +62,7 @@ struct sink {
 	struct buf	 pend_seq;	/* the record checked last, until it is read whole */
 	size_t		 pend_ck;
 	int		 has_pend;
+	const struct buf *ooo_max;	/* after 2 from sink_checkpoint: what it was under */
 	struct buf	 dl;		/* dead-letter lines for the batch, NUL-separated */
 	size_t		 dl_refused;	/* of them, the lines of keys the last batch refused */
 	int		 draining;	/* waiting for a batch: dead letters are refusals */
@@ -97,6 +100,7 @@ checkpoints_free(struct sink *s)
 	for (size_t i = 0; i < s->nck; i++) {
 		buf_free(&s->ck[i].field);
 		buf_free(&s->ck[i].stored);
+		buf_free(&s->ck[i].base);
 		buf_free(&s->ck[i].inflight);
 		buf_free(&s->ck[i].batch);
 		buf_free(&s->ck[i].doc);
@@ -382,11 +386,23 @@ sink_checkpoint(struct sink *s, struct text field, struct text seq)
 			buf_free(&c->stored);
 			return -1;
 		}
+		if (c->has_stored && buf_add(&c->base, c->stored.p, c->stored.len) == -1) {
+			kc_errf(&s->rerr, "%s", strerror(ENOMEM));
+			return -1;
+		}
+		c->has_base = c->has_stored;
 	}
 	max = c->has_doc ? &c->doc : c->has_batch ? &c->batch :
 	    c->has_inflight ? &c->inflight : c->has_stored ? &c->stored : NULL;
-	if (max != NULL && seqcmp(seq.p, seq.n, max->p, max->len) <= 0)
-		return 1;
+	if (max != NULL && seqcmp(seq.p, seq.n, max->p, max->len) <= 0) {
+		/* At or below the checkpoint found before the run: applied by an earlier run.
+		 * Above it: below one this run has read, so the input overlaps itself or mixes
+		 * shards. */
+		if (c->has_base && seqcmp(seq.p, seq.n, c->base.p, c->base.len) <= 0)
+			return 1;
+		s->ooo_max = max;
+		return 2;
+	}
 	s->pend_seq.len = 0;
 	if (buf_add(&s->pend_seq, seq.p, seq.n) == -1) {
 		kc_errf(&s->rerr, "%s", strerror(ENOMEM));
@@ -395,6 +411,25 @@ sink_checkpoint(struct sink *s, struct text field, struct text seq)
 	s->pend_ck = (size_t)(c - s->ck);
 	s->has_pend = 1;
 	return 0;
+}
+
+struct text
+sink_checkpoint_max(const struct sink *s)
+{
+	return s->ooo_max ? (struct text){ s->ooo_max->p, s->ooo_max->len } :
+	    (struct text){ "", 0 };
+}
+
+void
+sink_checkpoint_rebase(struct sink *s)
+{
+	for (size_t i = 0; i < s->nck; i++) {
+		struct ckpt *c = &s->ck[i];
+		const struct buf *max = c->has_doc ? &c->doc : c->has_batch ? &c->batch :
+		    c->has_inflight ? &c->inflight : c->has_stored ? &c->stored : NULL;
+		c->base.len = 0;
+		c->has_base = max != NULL && buf_add(&c->base, max->p, max->len) == 0;
+	}
 }
 
 int

@@ -56,10 +56,19 @@ int		 sink_flush(struct sink *, int wait);
 int		 sink_drain(struct sink *);
 
 /* --checkpoint: a record of stream/shard field with sequence number seq (a valid decimal).
- * Returns 1 when it was applied before (a duplicate), 0 when it is new (sink_checkpoint_move
- * then moves the checkpoint with the batch), -1 when the stored checkpoint could not be
- * read. */
+ * Returns 1 when it was applied before the run (a duplicate: at or below the checkpoint
+ * stored when the run first met field, or at the last sink_checkpoint_rebase), 2 when it is
+ * above that but not above a record this run already read (out of order: the input mixes
+ * shards or overlaps itself; sink_checkpoint_max then tells that record's number), 0 when it
+ * is new (sink_checkpoint_move then moves the checkpoint with the batch), -1 when the stored
+ * checkpoint could not be read. */
 int		 sink_checkpoint(struct sink *, struct text field, struct text seq);
+/* After 2 from sink_checkpoint: the highest sequence number read for that field, borrowed
+ * until the next call. */
+struct text	 sink_checkpoint_max(const struct sink *);
+/* What has been read so far counts as applied before: a Lambda event that sends records
+ * again is a redelivery (duplicates), not an input out of order. */
+void		 sink_checkpoint_rebase(struct sink *);
 /* A new record (0 from sink_checkpoint) moves the checkpoint only once it has been read
  * whole, all its parts: sink_checkpoint_move then moves it, sink_checkpoint_drop forgets
  * it.  Returns 0, or -1 when memory is exhausted. */

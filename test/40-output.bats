@@ -149,7 +149,7 @@ stats_input() {
 		esac
 	done
 	assert_equal "$n" 2
-	assert_regex "$stat" '^kincount: records 4, events 4, keys 6, distinct keys 3, rejected 1, filtered 1, duplicates 0, aggregates 0, sub-records 0, log events 0, control messages 0, batches 0, redis commands 0, seconds [0-9]+\.[0-9]{3}, records/s [0-9]+$'
+	assert_regex "$stat" '^kincount: records 4, events 4, keys 6, distinct keys 3, rejected 1, filtered 1, duplicates 0, out of order 0, time field missing 0, aggregates 0, sub-records 0, log events 0, control messages 0, batches 0, redis commands 0, seconds [0-9]+\.[0-9]{3}, records/s [0-9]+$'
 }
 
 @test "--stats=text is the same as -s" {
@@ -157,7 +157,7 @@ stats_input() {
 	run -1 --separate-stderr "$KINCOUNT" -q --stats=text -k '{p}' -k all -w 'p!=b' in
 	assert_output $'a\nall\na\nall\nc\nall'
 	assert_equal "${#stderr_lines[@]}" 2
-	assert_regex "$stderr" 'kincount: records 4, events 4, keys 6, distinct keys 3, rejected 1, filtered 1, duplicates 0, aggregates 0, sub-records 0, log events 0, control messages 0, batches 0, redis commands 0, seconds [0-9]+\.[0-9]{3}, records/s [0-9]+'
+	assert_regex "$stderr" 'kincount: records 4, events 4, keys 6, distinct keys 3, rejected 1, filtered 1, duplicates 0, out of order 0, time field missing 0, aggregates 0, sub-records 0, log events 0, control messages 0, batches 0, redis commands 0, seconds [0-9]+\.[0-9]{3}, records/s [0-9]+'
 }
 
 @test "--stats=json: one JSON line with every number" {
@@ -170,7 +170,7 @@ stats_input() {
 		[[ $l == '{'* ]] && json=$l
 	done
 	run -0 jq -c 'keys_unsorted' <<<"$json"
-	assert_output '["records","events","keys","distinct_keys","rejected","filtered","duplicates","aggregates","sub_records","log_events","control_messages","batches","redis_commands","seconds","records_per_second"]'
+	assert_output '["records","events","keys","distinct_keys","rejected","filtered","duplicates","out_of_order","time_field_missing","aggregates","sub_records","log_events","control_messages","batches","redis_commands","seconds","records_per_second"]'
 	run -0 jq -r '.records, .events, .keys, .distinct_keys, .rejected, .filtered, .duplicates, .batches, .redis_commands' <<<"$json"
 	assert_output $'4\n4\n6\n3\n1\n1\n0\n0\n0'
 	run -0 jq -r '(.seconds | type), (.records_per_second | type), (.seconds >= 0), (.records_per_second >= 0)' <<<"$json"

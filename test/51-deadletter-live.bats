@@ -304,7 +304,7 @@ print("lines %d, not JSON %d, same data %s" % (len(seen) + bad, bad, sorted(seen
 	assert_output ''
 	assert_equal "${#stderr_lines[@]}" 2
 	assert_regex "${stderr_lines[0]}" '^kincount: redis: '
-	assert_regex "${stderr_lines[1]}" '^kincount: records 0, events 0, keys 0, distinct keys 0, rejected 0, filtered 0, duplicates 0, aggregates 0, sub-records 0, log events 0, control messages 0, batches 0, redis commands 0, seconds [0-9]+\.[0-9]{3}, records/s 0$'
+	assert_regex "${stderr_lines[1]}" '^kincount: records 0, events 0, keys 0, distinct keys 0, rejected 0, filtered 0, duplicates 0, out of order 0, time field missing 0, aggregates 0, sub-records 0, log events 0, control messages 0, batches 0, redis commands 0, seconds [0-9]+\.[0-9]{3}, records/s 0$'
 	run -3 --separate-stderr kc --stats=json --retries 0 \
 		-r "unix://$BATS_TEST_TMPDIR/none.sock" -f json < /dev/null
 	assert_equal "$(stat_of records) $(stat_of batches)" '0 0'

@@ -23,14 +23,16 @@ Faults on demand ('admin fault JSON', merged into state["faults"]):
   list_page     N           at most N shards a list-shards page (NextToken)
   endpoint      URL         calls without --endpoint-url URL cannot connect (exit 255)
   down          true        no call can connect (exit 255)
-  hook          {SHARD: CMD}  sh -c CMD once, before answering a get-records of SHARD
+  hook          {SHARD: CMD or [K, CMD]}  sh -c CMD once, before answering the first (the
+                            K-th) get-records of SHARD
   no_millis     true        pages carry no MillisBehindLatest and never end a closed
                             shard (as kinesalite does)
 
 Admin commands (for the tests, not the CLI's): admin create STREAM N; admin put STREAM
 SHARD COUNT; admin split STREAM SHARD; admin merge STREAM SHARD ADJACENT; admin fault
-JSON; admin counts (the expected counters, worked out here from the records: for every
-event, '{@date}:{page}' with the UTC date of the arrival time, and 'p:{page}:{n}').
+JSON; admin counts [--default] [SHARD...] (the expected counters of all shards or of SHARD...,
+worked out here from the records: for every event, '{@date}:{page}' with the UTC date of
+the arrival time, and 'p:{page}:{n}'; with --default, kincount's default template).
 """
 
 import base64
@@ -333,22 +335,31 @@ def call(argv):
                 sid = base64.b64decode(args["--shard-iterator"][11:]).decode().split("/")[1]
             except Exception:
                 sid = None
-            hook = faults.get("hook", {}).pop(sid, None)
-            if hook is not None:
+            hook = faults.get("hook", {}).get(sid)
+            if isinstance(hook, str):
+                hook = [1, hook]
+            if hook is not None and state["calls"].get(sid, 0) + 1 == hook[0]:
+                hook = hook[1]
+                del faults["hook"][sid]
                 save(state)
+            else:
+                hook = None
     if hook is not None:
         subprocess.run(["sh", "-c", hook], check=False)
     conf = profile()
     wire = conf.get("cli_timestamp_format") == "wire"
     with Locked():
         state = load()
-        if op == "list-shards":
-            out = list_shards(state, args)
-        elif op == "get-shard-iterator":
-            out = get_shard_iterator(state, args)
-        else:
-            out = get_records(state, args, wire)
-        save(state)
+        try:
+            if op == "list-shards":
+                out = list_shards(state, args)
+            elif op == "get-shard-iterator":
+                out = get_shard_iterator(state, args)
+            else:
+                out = get_records(state, args, wire)
+        finally:
+            # Faults used up and calls counted stay so, also when the call failed.
+            save(state)
     fmt = args.get("--output", conf.get("output", "json"))
     if fmt == "json":
         sys.stdout.write(json.dumps(out, indent=4, ensure_ascii=False) + "\n")
@@ -441,9 +452,14 @@ def admin(argv):
                 else:
                     state["faults"][k] = v
         elif cmd == "counts":
+            default = argv[1:2] == ["--default"]
+            if default:
+                argv = argv[1:]
             counts = collections.Counter()
             for stream in state["streams"].values():
                 for s in stream["shards"]:
+                    if argv[1:] and s["ShardId"] not in argv[1:]:
+                        continue
                     for r in s["records"]:
                         text = base64.b64decode(r["Data"]).decode()
                         if text.startswith("["):
@@ -453,6 +469,11 @@ def admin(argv):
                         day = datetime.datetime.fromtimestamp(
                             r["ts"], datetime.timezone.utc).strftime("%Y-%m-%d")
                         for e in events:
+                            if default:
+                                # kincount's default template, for events with no
+                                # section, element or action.
+                                counts["%s:%s:::_%d" % (day, e["page"], e["id"])] += 1
+                                continue
                             counts["%s:%s" % (day, e["page"])] += 1
                             counts["p:%s:%d" % (e["page"], e["n"])] += 1
             out = sys.stdout.buffer

@@ -250,6 +250,39 @@ only_stats() {
 	assert_equal "$got" "$want"
 }
 
+# monitor_start / monitor_stop: Redis's MONITOR into ./monitor while a pull runs, to see the
+# order in which the shards' batches reach Redis.
+monitor_start() {
+	timeout 300 redis-cli -h 127.0.0.1 -p "$RPORT" monitor > "$BATS_TEST_TMPDIR/monitor" 2>&1 3>&- &
+	MON_PID=$!
+	wait_for 10 grep -q '^OK' "$BATS_TEST_TMPDIR/monitor"
+}
+
+monitor_stop() {
+	kill "$MON_PID"
+	wait "$MON_PID" || true
+}
+
+# parents_first PARENT_ERE CHILD_ERE: in ./monitor, the last batch script run for a shard
+# matching PARENT_ERE comes before the first for one matching CHILD_ERE (and both ran).
+parents_first() {
+	python3 - "$BATS_TEST_TMPDIR/monitor" "$1" "$2" <<-'EOF'
+	import re, sys
+	last_parent = first_child = None
+	for n, line in enumerate(open(sys.argv[1], encoding="utf-8", errors="replace")):
+	    if not re.search(r'"(EVAL|EVALSHA|evalsha|eval)"', line):
+	        continue
+	    if re.search(sys.argv[2] + '"', line):
+	        last_parent = n
+	    if first_child is None and re.search(sys.argv[3] + '"', line):
+	        first_child = n
+	if last_parent is None or first_child is None:
+	    sys.exit("MONITOR saw no batch of a parent (%s) or of a child (%s)" % (last_parent, first_child))
+	if last_parent > first_child:
+	    sys.exit("a child's batch (line %d) came before a parent's last (line %d)" % (first_child, last_parent))
+	EOF
+}
+
 @test "e2e: two shards, plain records and KPL aggregates, a profile saying output = text" {
 	put 1 40 2
 	pull
@@ -330,13 +363,9 @@ only_stats() {
 	python3 "$E2E/e2e.py" wait-active "$KPORT" "$STREAM"
 	put 4b 30 2
 	profile 'cli_timestamp_format = wire'
-	# MONITOR shows the order in which the shards' batches reach Redis.
-	timeout 300 redis-cli -h 127.0.0.1 -p "$RPORT" monitor > "$BATS_TEST_TMPDIR/monitor" 2>&1 3>&- &
-	local mon=$!
-	wait_for 10 grep -q '^OK' "$BATS_TEST_TMPDIR/monitor"
+	monitor_start
 	TZ=Asia/Kolkata pull
-	kill "$mon"
-	wait "$mon" || true
+	monitor_stop
 	profile
 	assert_equal "$status" 0
 	assert_output ''
@@ -345,21 +374,7 @@ only_stats() {
 	run_counted_new
 	[ "$(wc -l < "$BATS_TEST_TMPDIR/expected.ckpt")" -eq 4 ]
 	# The parent's new records were applied before any of its children's.
-	python3 - "$BATS_TEST_TMPDIR/monitor" <<-'EOF'
-	import re, sys
-	last_parent = first_child = None
-	for n, line in enumerate(open(sys.argv[1], encoding="utf-8", errors="replace")):
-	    if not re.search(r'"(EVAL|EVALSHA|evalsha|eval)"', line):
-	        continue
-	    if "e2e/shardId-000000000000" in line:
-	        last_parent = n
-	    if first_child is None and re.search(r"e2e/shardId-00000000000[23]", line):
-	        first_child = n
-	if last_parent is None or first_child is None:
-	    sys.exit("MONITOR saw no batch of the parent (%s) or of a child (%s)" % (last_parent, first_child))
-	if last_parent > first_child:
-	    sys.exit("a child's batch (line %d) came before the parent's last (line %d)" % (first_child, last_parent))
-	EOF
+	parents_first 'e2e/shardId-000000000000' 'e2e/shardId-00000000000[23]'
 }
 
 @test "e2e: Redis stopped: exit 3 naming each shard; started again, each record is counted once" {
@@ -419,6 +434,30 @@ only_stats() {
 	# The two runs together read each new record once.
 	stderr=$first$'\n'$stderr
 	run_counted_new
+}
+
+@test "e2e: a merge of the split's children, with records on both sides: both parents first" {
+	cp "$W/expected.ckpt.last" "$BATS_TEST_TMPDIR/before.ckpt"
+	put 7a 24 1
+	aws kinesis merge-shards --stream-name "$STREAM" --shard-to-merge shardId-000000000002 \
+		--adjacent-shard-to-merge shardId-000000000003
+	python3 "$E2E/e2e.py" wait-active "$KPORT" "$STREAM"
+	put 7b 24 1
+	monitor_start
+	pull
+	monitor_stop
+	assert_equal "$status" 0
+	assert_output ''
+	only_stats 5
+	counts_exact
+	run_counted_new
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/expected.ckpt")" -eq 5 ]
+	# Round 7a put records on both parents, and 7b on the child, so the order is tested.
+	for i in 2 3 4; do
+		[ "$(shard_lines "shardId-00000000000$i" "$BATS_TEST_TMPDIR/expected.ckpt")" != \
+			"$(shard_lines "shardId-00000000000$i" "$BATS_TEST_TMPDIR/before.ckpt")" ]
+	done
+	parents_first 'e2e/shardId-00000000000[23]' 'e2e/shardId-000000000004'
 }
 
 @test "e2e: an endpoint where nothing listens: exit 5, the failed aws call named, nothing counted" {

@@ -1,6 +1,6 @@
 # kincount: a Unix filter from Kinesis records to counter keys.
-# Targets: all run check bench bench-collide lint fuzz mutants lambda-zip install uninstall deb clean.
-# SANITIZE=1 builds with
+# Targets: all run check e2e bench bench-collide lint fuzz mutants lambda-zip install uninstall deb
+# clean.  SANITIZE=1 builds with
 # AddressSanitizer and UndefinedBehaviorSanitizer.  User CFLAGS/LDFLAGS are added to.
 
 PREFIX  ?= /usr/local
@@ -85,8 +85,16 @@ test-deps:
 run: kincount
 	./kincount fixtures/seed-event.json
 
+# make check ends with the end-to-end test (test/e2e), or with the one line saying why its
+# tools could not be installed (counted as skipped); KINCOUNT_E2E=0 leaves it out.
 check: test-deps kincount replays clang-replays lambda-zip
 	@./tools/run-tests
+
+# The end-to-end test alone: kincount-pull with Debian's AWS CLI v2 against the Kinesis
+# emulator kinesalite and a real redis-server, all on 127.0.0.1 (tools/e2e, test/e2e/e2e.bats).
+# Installs what it needs (tools/e2e deps: Debian packages, npm ci in test/e2e).
+e2e: kincount
+	@./tools/run-tests --e2e
 
 bench: kincount
 	@bench/run.sh
@@ -207,4 +215,4 @@ clean:
 	rm -rf fuzz/work build/deb
 	rm -rf $(LAMBDA_ZIP) lambda/kincount $(LAMBDA_STAGE) $(LAMBDA_STAGE).ldd
 
-.PHONY: all deps test-deps replays clang-replays run check bench bench-collide lint fuzz mutants lambda-zip install uninstall deb clean
+.PHONY: all deps test-deps replays clang-replays run check e2e bench bench-collide lint fuzz mutants lambda-zip install uninstall deb clean

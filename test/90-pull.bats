@@ -425,6 +425,16 @@ usage: kincount-pull [-e endpoint_url] [-s shard]... [-l limit] stream redis_url
 	assert_equal "$(calls get-records | wc -l)" 4
 }
 
+@test "-l: a full page that says MillisBehindLatest 0 is not the end; a page under the limit is" {
+	two_shards 20 0
+	fake fault '{"zero_millis": true}'
+	run -0 --separate-stderr pull -l 7 clicks "$REDIS_URL" -- "${KEYS[@]}" --stats=json
+	assert_equal "$(redis_counters)" "$(expected)"
+	# 7, 7 and 6 records: the third page is under the limit, so the shard is caught up.
+	assert_equal "$(stats_of "$S0" records)" 20
+	assert_equal "$(calls get-records | wc -l)" 4
+}
+
 @test "list-shards pages (NextToken) are all read" {
 	fake create clicks 3
 	fake put clicks "$S2" 4

@@ -26,7 +26,9 @@ Faults on demand ('admin fault JSON', merged into state["faults"]):
   hook          {SHARD: CMD or [K, CMD]}  sh -c CMD once, before answering the first (the
                             K-th) get-records of SHARD
   no_millis     true        pages carry no MillisBehindLatest and never end a closed
-                            shard (as kinesalite does)
+                            shard
+  zero_millis   true        every page of an open shard says MillisBehindLatest 0, even
+                            with records behind it (as kinesalite 3.3.3 does)
 
 Admin commands (for the tests, not the CLI's): admin create STREAM N; admin put STREAM
 SHARD COUNT; admin split STREAM SHARD; admin merge STREAM SHARD ADJACENT; admin fault
@@ -258,7 +260,9 @@ def get_records(state, args, wire):
                               for c in kids]
         return out
     out["NextShardIterator"] = new_iterator(state, name, sid, end)
-    if not no_millis:
+    if faults.get("zero_millis"):
+        out["MillisBehindLatest"] = 0
+    elif not no_millis:
         if end < len(records):
             out["MillisBehindLatest"] = max(1, int((records[-1]["ts"] - records[end - 1 if end else 0]["ts"]) * 1000))
         else:

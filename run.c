@@ -111,7 +111,8 @@ struct run {
 	int			 lambda;
 	struct buf		 first_seq;	/* its first record's sequence number */
 	int			 has_first;
-	struct buf		 first_keys;	/* its first two keys, for the log line */
+	struct buf		 first_keys;	/* its first two keys, for the log line, */
+	size_t			 first_len[2];	/* one after the other, as they are */
 	int			 nfirst;
 	struct buf		 invalid;	/* why it is not a Kinesis event */
 	int			 is_invalid;
@@ -856,10 +857,8 @@ on_event(void *arg, const struct event *ev)
 			sink_failed(r);
 			return;
 		}
-		if (r->lambda && r->nfirst < 2 && (r->nfirst == 0 ||
-		    buf_add(&r->first_keys, ", ", 2) == 0) &&
-		    buf_add_escaped(&r->first_keys, k, len) == 0)
-			r->nfirst++;
+		if (r->lambda && r->nfirst < 2 && buf_add(&r->first_keys, k, len) == 0)
+			r->first_len[r->nfirst++] = len;
 	}
 	r->rec_keys += n;
 }
@@ -1175,6 +1174,7 @@ event_log(struct run *r, const struct run_answer *a, double ms, uint64_t batches
     double redis_ms)
 {
 	static const char *const result[] = { "applied", "failed", "invalid" };
+	size_t status_len;
 
 	if (r->o.stats == STATS_JSON) {
 		json_t *o = json_pack("{sssssIsIsIsIsIsIsIsfsf}",
@@ -1185,16 +1185,11 @@ event_log(struct run *r, const struct run_answer *a, double ms, uint64_t batches
 		    "batches", (json_int_t)batches, "redis_ms", redis_ms,
 		    "duration_ms", ms);
 		json_t *keys = json_array();
-		struct text t = { r->first_keys.p, r->first_keys.len };
 
-		/* The keys as the line shows them, split again at ", ". */
-		for (int i = 0; i < r->nfirst && t.p != NULL; i++) {
-			const char *e = i + 1 < r->nfirst ? memmem(t.p, t.n, ", ", 2) : NULL;
-			size_t n = e ? (size_t)(e - t.p) : t.n;
-			json_array_append_new(keys, json_stringn(t.p, n));
-			if (e != NULL)
-				t = (struct text){ e + 2, t.n - n - 2 };
-		}
+		/* Keys are valid UTF-8 with no control byte (keys.c checks). */
+		for (int i = 0, off = 0; i < r->nfirst; off += (int)r->first_len[i++])
+			json_array_append_new(keys, json_stringn(r->first_keys.p + off,
+			    r->first_len[i]));
 		json_object_set_new(o, "first_keys", keys);
 		if (a->kind == RUN_FAILED)
 			json_object_set_new(o, "retry_from", json_stringn(a->first_seq.p,
@@ -1208,23 +1203,27 @@ event_log(struct run *r, const struct run_answer *a, double ms, uint64_t batches
 		json_decref(o);
 		return;
 	}
-	r->line.len = 0;
 	if (a->kind == RUN_INVALID) {
 		fprintf(stderr, "kincount: %s: not a Kinesis event: %s\n", r->name, a->why);
 		return;
 	}
+	r->line.len = 0;
 	if (a->kind == RUN_FAILED) {
 		buf_add(&r->line, "not applied, to be retried from ", 32);
 		buf_add_escaped(&r->line, a->first_seq.p, a->first_seq.n);
 	} else {
 		buf_add(&r->line, "applied", 7);
 	}
+	status_len = r->line.len;
+	for (int i = 0, off = 0; i < r->nfirst; off += (int)r->first_len[i++]) {
+		buf_add(&r->line, i ? ", " : "; keys ", i ? 2 : 7);
+		buf_add_escaped(&r->line, r->first_keys.p + off, r->first_len[i]);
+	}
 	buf_addc(&r->line, '\0');
-	fprintf(stderr, "kincount: %s: %s: %llu records, %llu events, %llu keys, %llu rejected, "
-	    "%llu filtered, %llu duplicates, %.1f ms (redis %.1f ms)%s%.*s\n", r->name, r->line.p,
-	    r->records, r->events, r->keys, r->rejected, r->filtered, r->duplicates, ms,
-	    redis_ms, r->nfirst ? "; keys " : "",
-	    (int)r->first_keys.len, r->first_keys.p ? r->first_keys.p : "");
+	fprintf(stderr, "kincount: %s: %.*s: %llu records, %llu events, %llu keys, %llu rejected, "
+	    "%llu filtered, %llu duplicates, %.1f ms (redis %.1f ms)%s\n", r->name,
+	    (int)status_len, r->line.p, r->records, r->events, r->keys, r->rejected, r->filtered,
+	    r->duplicates, ms, redis_ms, r->line.p + status_len);
 }
 
 void

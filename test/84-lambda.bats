@@ -869,3 +869,31 @@ y"
 	run -1 --separate-stderr emu_http GET invocation/next
 	assert_equal "$(cat "$EMU/out/$(emu_rid a).response")" '{}'
 }
+
+@test "lambda: --stats=json first_keys are the keys whole, even with ', ' in them" {
+	gen_lambda 1 2 | sed 's/"cart"/"a, b"/' > ev
+	# The first record's payload is base64: rewrite its page in the decoded JSON instead.
+	python3 - ev > ev2 <<-'EOF'
+	import base64, json, sys
+	doc = json.loads(open(sys.argv[1]).read())
+	for r in doc["Records"]:
+	    p = base64.b64decode(r["kinesis"]["data"]).decode().replace('"cart"', '"a, b"')
+	    r["kinesis"]["data"] = base64.b64encode(p.encode()).decode()
+	print(json.dumps(doc))
+	EOF
+	emu_start
+	emu_queue a ev2
+	lambda_bg --stats=json
+	ok_answer a
+	finish_on_500
+	local first
+	first=$(python3 -c '
+import base64, json, sys
+doc = json.load(open(sys.argv[1]))
+p = base64.b64decode(doc["Records"][0]["kinesis"]["data"]).decode()
+v = json.loads(p.splitlines()[0])
+v = v[0] if isinstance(v, list) else v
+print(json.dumps(["kc:%s:%d" % (v["page"], v["n"]), "kc:%s" % v["page"]], separators=(",", ":")))' ev2)
+	[[ $first == *'a, b'* ]] || fail "the generator gave no 'a, b' page: $first"
+	assert_equal "$(grep '^{' <<< "$kstderr" | jq -c .first_keys)" "$first"
+}

@@ -404,7 +404,7 @@ count_rejected(struct run *r, enum kc_reason why)
 	r->rejected++;
 	if (r->per_reason[why]++ == 0)
 		r->reason_order[r->nreasons++] = why;
-	worst(r, KC_REJECTED);
+	worst(r, KC_REJECTED); /* at least exit 1 */
 	return !r->o.quiet && r->per_reason[why] <= MSG_LIMIT;
 }
 

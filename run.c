@@ -585,7 +585,7 @@ redis_failed(struct run *r, const char *why)
 	else
 		run_warnx("redis: batch %llu not applied: %s (%llu %s applied)", n + 1, why, n,
 		    n == 1 ? "batch" : "batches");
-	worst(r, KC_SINK);
+	worst(r, KC_SINK); /* exit 3 */
 }
 
 static void

@@ -1177,11 +1177,12 @@ event_log(struct run *r, const struct run_answer *a, double ms, uint64_t batches
 	size_t status_len;
 
 	if (r->o.stats == STATS_JSON) {
-		json_t *o = json_pack("{sssssIsIsIsIsIsIsIsfsf}",
+		json_t *o = json_pack("{sssssIsIsIsIsIsIsIsIsfsf}",
 		    "request_id", r->name, "result", result[a->kind],
 		    "records", (json_int_t)r->records, "events", (json_int_t)r->events,
 		    "keys", (json_int_t)r->keys, "rejected", (json_int_t)r->rejected,
 		    "filtered", (json_int_t)r->filtered, "duplicates", (json_int_t)r->duplicates,
+		    "out_of_order", (json_int_t)r->out_of_order,
 		    "batches", (json_int_t)batches, "redis_ms", redis_ms,
 		    "duration_ms", ms);
 		json_t *keys = json_array();

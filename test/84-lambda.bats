@@ -897,3 +897,21 @@ print(json.dumps(["kc:%s:%d" % (v["page"], v["n"]), "kc:%s" % v["page"]], separa
 	[[ $first == *'a, b'* ]] || fail "the generator gave no 'a, b' page: $first"
 	assert_equal "$(grep '^{' <<< "$kstderr" | jq -c .first_keys)" "$first"
 }
+
+@test "lambda: an event sent again after it was applied is all duplicates, not out of order" {
+	two_events 3
+	emu_start
+	emu_queue a e1
+	emu_queue b e1
+	emu_queue c e2
+	lambda_bg --checkpoint --stats=json
+	ok_answer a
+	ok_answer b
+	ok_answer c
+	finish_on_500
+	counts_are e1 e2
+	# The second invocation's object: three records, all of them duplicates (Lambda's
+	# redelivery of what an earlier invocation applied), none out of order.
+	assert_equal "$(grep '^{' <<< "$kstderr" | sed -n 2p | jq -c '[.result, .records, .duplicates, .out_of_order, .events]')" '["applied",3,3,0,0]'
+	assert_equal "$(grep '^{' <<< "$kstderr" | sed -n 3p | jq -c '[.records, .duplicates, .out_of_order]')" '[3,0,0]'
+}

@@ -158,9 +158,12 @@ for r in json.load(open(sys.argv[1]))["Records"]:
 	serve "$FIXTURES/seed-event.json"
 	run -0 --separate-stderr "$KINCOUNT" --lambda -r "$REDIS_URL" --checkpoint --stats=json
 	first=$(head -n 1 <<<"$stderr")
-	run -0 jq -r 'keys_unsorted | join(" ")' <<<"$first"
-	assert_output 'request_id result records events keys rejected filtered duplicates batches redis_ms duration_ms first_keys'
-	# The README's list, as written there.
+	# The README's list, as written there, against the object's members, in order.
 	run -0 bash -c "tr '\n' ' ' <'$README' | grep -o 'it is one JSON object instead ([^)]*)' | tr -s ' '"
-	assert_output 'it is one JSON object instead (request_id, result, records, events, keys, rejected, filtered, duplicates, batches, redis_ms, duration_ms, first_keys; retry_from and error when not applied)'
+	[[ $output == *'; retry_from and error when not applied)' ]] || fail "README: $output"
+	local listed
+	listed=$(sed -E 's/^it is one JSON object instead \(//; s/;.*//; s/, / /g' <<<"$output")
+	run -0 jq -r 'keys_unsorted | join(" ")' <<<"$first"
+	assert_output "$listed"
+	[[ $listed == 'request_id result records '* && $listed == *' first_keys' ]] || fail "$listed"
 }

@@ -13,7 +13,7 @@ PKGS     = yajl jansson hiredis zlib libmd
 CURL_CFLAGS = $$(pkg-config --cflags libcurl)
 BUILD_DEBS = build-essential pkg-config libyajl-dev libjansson-dev libhiredis-dev zlib1g-dev libmd-dev libcurl4-openssl-dev
 TEST_DEBS  = bats bats-support bats-assert redis-server redis-tools jq mandoc bsdutils python3 gzip \
-	     clang-14 libclang-rt-14-dev debhelper dpkg-dev fakeroot lintian man-db git
+	     clang-14 libclang-rt-14-dev debhelper dpkg-dev fakeroot lintian man-db git procps
 
 KC_CFLAGS  = -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wpointer-arith \
 	     -Wstrict-prototypes -Wmissing-prototypes

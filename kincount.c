@@ -525,15 +525,6 @@ lambda_asked(int argc, char *argv[])
 	return 0;
 }
 
-static int64_t
-clock_ms(clockid_t id)
-{
-	struct timespec t;
-
-	clock_gettime(id, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* The Lambda loop: each invocation's event through the run, answered with a partial batch
  * response, until the Runtime API says to exit or goes away. */
 static int
@@ -575,7 +566,7 @@ lambda_loop(struct run *r, size_t max_event)
 		}
 		failures = 0;
 		run_event(r, inv.id, inv.body, inv.len, inv.deadline == 0 ? 0 :
-		    clock_ms(CLOCK_MONOTONIC) + (inv.deadline - clock_ms(CLOCK_REALTIME)) -
+		    kc_clock_ms(CLOCK_MONOTONIC) + (inv.deadline - kc_clock_ms(CLOCK_REALTIME)) -
 		    DEADLINE_MARGIN_MS, &a);
 		if (a.kind == RUN_INVALID) {
 			if (lambda_error(api, inv.id, "Kincount.InvalidEvent", a.why, &err) == -1)
@@ -650,7 +641,7 @@ main(int argc, char *argv[])
 	if (c.lambda) {
 		/* A server that is down may come back by the first event; a refused password
 		 * or a server too old will not. */
-		if (run_connect(r, clock_ms(CLOCK_MONOTONIC) + INIT_CONNECT_MS, &fatal) != KC_OK) {
+		if (run_connect(r, kc_clock_ms(CLOCK_MONOTONIC) + INIT_CONNECT_MS, &fatal) != KC_OK) {
 			if (fatal) {
 				run_free(r);
 				die(KC_SINK, "Kincount.RedisError");

@@ -178,16 +178,6 @@ run_last_warning(void)
 	return last_warning;
 }
 
-static double
-elapsed(const struct run *r)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - r->start.tv_sec) +
-	    (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
-}
-
 /* Escape a name given by the user for a message: no raw control bytes on the terminal. */
 static const char *
 shown(struct buf *b, const char *name)
@@ -222,7 +212,7 @@ progress_draw(struct run *r, uint64_t current)
 	    (now.tv_nsec - r->last_draw.tv_nsec) / 1000000 < 250)
 		return;
 	r->last_draw = now;
-	secs = elapsed(r);
+	secs = kc_secs_since(&r->start);
 	rate = secs > 0 ? (double)r->records / secs : 0;
 	if (!r->sized) {
 		/* A pipe, say: how much is to come is not known. */
@@ -652,15 +642,6 @@ apply_batch(struct run *r, int wait)
 	r->batch_records = 0;
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* Write out (or apply) everything committed, now. */
 static void
 flush_now(struct run *r)
@@ -686,7 +667,7 @@ flush_due(struct run *r)
 
 	if (!r->pending || r->overdue || r->sink_dead)
 		return -1;
-	now = now_ms();
+	now = kc_clock_ms(CLOCK_MONOTONIC);
 	if (r->due_ms == 0)
 		r->due_ms = now + r->o.flush_ms;
 	if (now < r->due_ms)
@@ -1070,7 +1051,7 @@ summary(struct run *r)
 static void
 print_stats(struct run *r)
 {
-	double secs = elapsed(r);
+	double secs = kc_secs_since(&r->start);
 	unsigned long long distinct = r->o.decode_only || r->sink == NULL ? 0 :
 	    sink_distinct(r->sink);
 	unsigned long long rate = secs > 0 ? (unsigned long long)((double)r->records / secs) : 0;
@@ -1119,16 +1100,6 @@ print_stats(struct run *r)
 /* ---- options ----------------------------------------------------------------------------- */
 
 /* ---- a Lambda event ---------------------------------------------------------------------- */
-
-static double
-ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) * 1e3 +
-	    (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
-}
 
 /* A fresh start for each event: the statistics, the message limits and the status are the
  * event's own. */
@@ -1291,7 +1262,7 @@ run_event(struct run *r, const char *name, const char *body, size_t len, int64_t
 	}
 	if (r->redis != NULL)
 		redis_deadline(r->redis, 0);
-	event_log(r, a, ms_since(&t0), r->redis ? redis_batches(r->redis) - batches : 0,
+	event_log(r, a, 1e3 * kc_secs_since(&t0), r->redis ? redis_batches(r->redis) - batches : 0,
 	    r->redis ? redis_busy_ms(r->redis) - busy : 0);
 }
 

@@ -349,6 +349,15 @@ sink_commit(struct sink *s)
 /* ---- Redis --------------------------------------------------------------------------------- */
 
 /* Compare decimal sequence numbers of any length: by length, then bytewise. */
+/* The highest sequence number of c this run knows of: read but not yet committed, in the
+ * open batch, sent, or stored; NULL when none. */
+static const struct buf *
+ckpt_max(const struct ckpt *c)
+{
+	return c->has_doc ? &c->doc : c->has_batch ? &c->batch :
+	    c->has_inflight ? &c->inflight : c->has_stored ? &c->stored : NULL;
+}
+
 static int
 seqcmp(const char *a, size_t an, const char *b, size_t bn)
 {
@@ -392,8 +401,7 @@ sink_checkpoint(struct sink *s, struct text field, struct text seq)
 		}
 		c->has_base = c->has_stored;
 	}
-	max = c->has_doc ? &c->doc : c->has_batch ? &c->batch :
-	    c->has_inflight ? &c->inflight : c->has_stored ? &c->stored : NULL;
+	max = ckpt_max(c);
 	if (max != NULL && seqcmp(seq.p, seq.n, max->p, max->len) <= 0) {
 		/* At or below the checkpoint found before the run: applied by an earlier run.
 		 * Above it: below one this run has read, so the input overlaps itself or mixes
@@ -425,8 +433,7 @@ sink_checkpoint_rebase(struct sink *s)
 {
 	for (size_t i = 0; i < s->nck; i++) {
 		struct ckpt *c = &s->ck[i];
-		const struct buf *max = c->has_doc ? &c->doc : c->has_batch ? &c->batch :
-		    c->has_inflight ? &c->inflight : c->has_stored ? &c->stored : NULL;
+		const struct buf *max = ckpt_max(c);
 		c->base.len = 0;
 		c->has_base = max != NULL && buf_add(&c->base, max->p, max->len) == 0;
 	}

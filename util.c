@@ -551,3 +551,21 @@ kc_time_parse(const char *s, size_t n, int is_string, int local, int64_t *secs)
 		return parse_iso(s, n, local, secs);
 	return kc_epoch_parse(s, n, 0, secs);
 }
+
+int64_t
+kc_clock_ms(clockid_t id)
+{
+	struct timespec t;
+
+	clock_gettime(id, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+double
+kc_secs_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}

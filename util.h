@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* A growable byte buffer.  p may be NULL while cap is 0.  Never NUL-terminated unless a
  * caller appends the NUL itself. */
@@ -55,6 +56,11 @@ size_t	 utf8_seq(const unsigned char *p, size_t n);
  * time. */
 enum text_check { TEXT_OK, TEXT_CONTROL, TEXT_BAD_UTF8 };
 enum text_check text_check(const char *, size_t);
+
+/* The clock id (CLOCK_MONOTONIC, CLOCK_REALTIME) in milliseconds. */
+int64_t	 kc_clock_ms(clockid_t);
+/* Seconds from t0 to now, on CLOCK_MONOTONIC. */
+double	 kc_secs_since(const struct timespec *t0);
 
 /* Standard base64 with padding, on one line. */
 int	 buf_add_base64(struct buf *, const void *, size_t);

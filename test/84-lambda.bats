@@ -41,6 +41,17 @@ two_events() {
 	sed -n 2p ev > e2
 }
 
+# one_answered_then_waiting: kincount --lambda has answered one event (file ev) and waits,
+# in poll, on its next request.
+one_answered_then_waiting() {
+	gen_lambda 1 2 > ev
+	emu_start
+	emu_queue a ev
+	lambda_bg
+	ok_answer a
+	wait_for 10 in_syscall "$KPID" poll read
+}
+
 # counts_are EVENTFILE...: the counters in Redis are exactly what the events give (python3).
 counts_are() {
 	expect_counts "$@" > want
@@ -556,13 +567,7 @@ check_log_lines() {
 }
 
 @test "lambda: the Runtime API killed while kincount waits for an event: a clean exit" {
-	gen_lambda 1 2 > ev
-	emu_start
-	emu_queue a ev
-	lambda_bg
-	ok_answer a
-	# Waiting in poll on its next request.
-	wait_for 10 in_syscall "$KPID" poll read
+	one_answered_then_waiting
 	kill -9 "$EMU_PID"
 	wait "$EMU_PID" 2>/dev/null || true
 	EMU_PID=
@@ -605,12 +610,7 @@ print("127.0.0.1:%d" % s.getsockname()[1])')
 }
 
 @test "lambda: SIGTERM while kincount waits for an event ends it at once (128 + 15)" {
-	gen_lambda 1 2 > ev
-	emu_start
-	emu_queue a ev
-	lambda_bg
-	ok_answer a
-	wait_for 10 in_syscall "$KPID" poll read
+	one_answered_then_waiting
 	kill -TERM "$KPID"
 	kc_wait 5
 	assert_equal "$KSTATUS" 143
